@@ -1,0 +1,100 @@
+/* base.c — errors, the allocator hook, thread settings. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nb_base.h"
+#include "nb_blis.h"
+
+static _Thread_local char last_error[512];
+
+const char *nb_last_error(void) { return last_error; }
+
+void nb_clear_error(void) { last_error[0] = '\0'; }
+
+const char *nb_status_name(nb_status s)
+{
+    static const char *const names[] = {
+        "NB_OK",        "NB_ERR_ARG", "NB_ERR_SHAPE",  "NB_ERR_LABEL",  "NB_ERR_NOMEM",
+        "NB_ERR_IO",    "NB_ERR_FORMAT", "NB_ERR_NUMERIC", "NB_ERR_STATE",
+    };
+    if ((unsigned)s < sizeof names / sizeof names[0]) return names[s];
+    return "NB_ERR_UNKNOWN";
+}
+
+nb_status nb_fail(nb_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* ---- allocator ---- */
+
+static void *std_alloc(void *ctx, size_t n) { (void)ctx; return malloc(n); }
+static void *std_realloc(void *ctx, void *p, size_t n) { (void)ctx; return realloc(p, n); }
+static void std_free(void *ctx, void *p) { (void)ctx; free(p); }
+
+static nb_allocator allocator = {std_alloc, std_realloc, std_free, NULL};
+static unsigned long alloc_count;
+
+void nb_set_allocator(const nb_allocator *a)
+{
+    if (a && a->alloc && a->realloc && a->free) allocator = *a;
+    else allocator = (nb_allocator){std_alloc, std_realloc, std_free, NULL};
+}
+
+unsigned long nb_alloc_count(void) { return alloc_count; }
+
+void *nb_malloc(size_t size)
+{
+    if (size == 0) return NULL;
+    void *p = allocator.alloc(allocator.ctx, size);
+    if (p) alloc_count++;
+    return p;
+}
+
+void *nb_calloc(size_t count, size_t size)
+{
+    if (count == 0 || size == 0 || count > (size_t)-1 / size) return NULL;
+    void *p = nb_malloc(count * size);
+    if (p) memset(p, 0, count * size);
+    return p;
+}
+
+void *nb_realloc(void *ptr, size_t size)
+{
+    if (size == 0) return NULL;
+    void *p = allocator.realloc(allocator.ctx, ptr, size);
+    if (p) alloc_count++;
+    return p;
+}
+
+void nb_free(void *ptr)
+{
+    if (ptr) allocator.free(allocator.ctx, ptr);
+}
+
+/* ---- threads ---- */
+
+static int num_threads; /* 0: not decided yet */
+
+int nb_get_num_threads(void)
+{
+    if (num_threads == 0) {
+        const char *env = getenv("NB_NUM_THREADS");
+        int n = env ? atoi(env) : 1;
+        nb_set_num_threads(n >= 1 ? n : 1);
+    }
+    return num_threads;
+}
+
+void nb_set_num_threads(int n)
+{
+    if (n < 1) n = 1;
+    num_threads = n;
+    bli_thread_set_num_threads(n);
+}

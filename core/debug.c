@@ -1,0 +1,154 @@
+/* debug.c — graph printing, DOT output, gradient checking, numerics check. */
+#include <math.h>
+#include <string.h>
+
+#include "nb_debug.h"
+#include "nb_op.h"
+
+static const char *op_name(const nb_tensor *t)
+{
+    if (t->op) return t->op->name;
+    if (t->flags & NB_FLAG_PARAM) return "param";
+    return "input";
+}
+
+static void summary(const float *v, size_t n, char *buf, size_t len)
+{
+    if (!v || n == 0) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    if (n == 1) {
+        snprintf(buf, len, "%.6g", v[0]);
+        return;
+    }
+    float lo = v[0], hi = v[0];
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < lo) lo = v[i];
+        if (v[i] > hi) hi = v[i];
+        sum += v[i];
+    }
+    snprintf(buf, len, "%.4g/%.4g/%.4g", lo, sum / (double)n, hi);
+}
+
+void nb_graph_print(const nb_graph *g, FILE *out)
+{
+    if (!g || !out) return;
+    fprintf(out, "%-4s %-12s %-22s %-10s %-16s %-30s %s\n", "id", "name", "op", "inputs", "shape",
+            "value min/mean/max", "grad min/mean/max");
+    for (int i = 0; i < nb_graph_size(g); i++) {
+        const nb_tensor *t = nb_graph_node(g, i);
+        char ins[32] = "", shp[64], val[64], grd[64];
+        size_t at = 0;
+        for (int k = 0; k < t->n_src && at < sizeof ins; k++)
+            at += (size_t)snprintf(ins + at, sizeof ins - at, k ? ",%d" : "%d", t->src[k]->id);
+        if (t->dtype == NB_I32) snprintf(val, sizeof val, "(int labels)");
+        else summary(t->data, t->size, val, sizeof val);
+        summary(t->grad, t->grad ? t->size : 0, grd, sizeof grd);
+        fprintf(out, "%-4d %-12s %-22s %-10s %-16s %-30s %s\n", t->id, t->name[0] ? t->name : "-", op_name(t),
+                at ? ins : "-", nb_shape_str(t, shp, sizeof shp), val, grd);
+    }
+}
+
+/* Up to 4 leading values of v, "v0, v1, v2, v3, ..." */
+static void head(const float *v, size_t n, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && i < 4 && at < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, i ? ", %.4g" : "%.4g", v[i]);
+    if (n > 4 && at < len) snprintf(buf + at, len - at, ", ...");
+}
+
+nb_status nb_graph_dot(const nb_graph *g, FILE *out, int flags)
+{
+    if (!g || !out) return nb_fail(NB_ERR_ARG, "nb_graph_dot: graph or stream is NULL");
+    fprintf(out, "digraph nabla {\n  rankdir=LR;\n  node [shape=record, fontname=\"monospace\"];\n");
+    for (int i = 0; i < nb_graph_size(g); i++) {
+        const nb_tensor *t = nb_graph_node(g, i);
+        char shp[64], buf[128];
+        fprintf(out, "  n%d [label=\"{%s%s%s | %s", t->id, t->name[0] ? t->name : "", t->name[0] ? ": " : "",
+                op_name(t), nb_shape_str(t, shp, sizeof shp));
+        if ((flags & NB_DOT_VALUES) && t->data) {
+            head(t->data, t->size, buf, sizeof buf);
+            fprintf(out, " | value: %s", buf);
+        }
+        if ((flags & NB_DOT_GRADS) && t->grad) {
+            head(t->grad, t->size, buf, sizeof buf);
+            fprintf(out, " | grad: %s", buf);
+        }
+        fprintf(out, "}\"%s];\n", t->flags & NB_FLAG_PARAM ? ", style=filled, fillcolor=\"#e8f0ff\"" : "");
+        for (int k = 0; k < t->n_src; k++) fprintf(out, "  n%d -> n%d;\n", t->src[k]->id, t->id);
+    }
+    fprintf(out, "}\n");
+    if (ferror(out)) return nb_fail(NB_ERR_IO, "nb_graph_dot: write failed");
+    return NB_OK;
+}
+
+/* loss value after a forward pass, or NAN on failure */
+static double eval_loss(nb_graph *g, nb_tensor *loss)
+{
+    if (nb_forward(g) != NB_OK) return NAN;
+    return loss->data[0];
+}
+
+double nb_gradcheck(nb_graph *g, nb_tensor *loss, nb_tensor *const *params, int n, float h)
+{
+    if (!g || !loss) return nb_fail(NB_ERR_ARG, "nb_gradcheck: graph or loss is NULL"), -1.0;
+    if (h <= 0) h = 1e-3f;
+    nb_tensor *all[256];
+    if (!params) {
+        n = 0;
+        for (int i = 0; i < nb_graph_size(g) && n < 256; i++)
+            if (nb_graph_node(g, i)->flags & NB_FLAG_PARAM) all[n++] = nb_graph_node(g, i);
+        params = all;
+    }
+    for (int k = 0; k < n; k++)
+        if (!params[k] || !params[k]->grad || params[k]->op)
+            return nb_fail(NB_ERR_ARG, "nb_gradcheck: tensor %d is not a parameter with a gradient", k), -1.0;
+    nb_zero_grad(g);
+    if (nb_forward(g) != NB_OK || nb_backward(g, loss) != NB_OK) return -1.0;
+    double worst = 0;
+    for (int k = 0; k < n; k++) {
+        nb_tensor *p = params[k];
+        for (size_t i = 0; i < p->size; i++) {
+            float keep = p->data[i];
+            p->data[i] = keep + h;
+            double up = eval_loss(g, loss);
+            p->data[i] = keep - h;
+            double down = eval_loss(g, loss);
+            p->data[i] = keep;
+            if (isnan(up) || isnan(down)) {
+                nb_forward(g);
+                return -1.0;
+            }
+            double num = (up - down) / (2.0 * (double)h), ana = p->grad[i];
+            double scale = fmax(1.0, fmax(fabs(num), fabs(ana)));
+            double err = fabs(num - ana) / scale;
+            if (!(err <= worst)) worst = err; /* NaN counts as worst */
+        }
+    }
+    if (nb_forward(g) != NB_OK) return -1.0;
+    return worst;
+}
+
+nb_status nb_check_numerics(const nb_graph *g)
+{
+    if (!g) return nb_fail(NB_ERR_ARG, "nb_check_numerics: graph is NULL");
+    for (int i = 0; i < nb_graph_size(g); i++) {
+        const nb_tensor *t = nb_graph_node(g, i);
+        if (t->dtype != NB_F32) continue;
+        for (size_t j = 0; j < t->size; j++) {
+            if (isfinite(t->data[j])) continue;
+            char shp[64], ins[64] = "";
+            size_t at = 0;
+            for (int k = 0; k < t->n_src && at < sizeof ins; k++)
+                at += (size_t)snprintf(ins + at, sizeof ins - at, k ? ", %d" : " from node %d", t->src[k]->id);
+            return nb_fail(NB_ERR_NUMERIC, "node %d (%s%s%s, shape %s) holds %s at element %zu%s", t->id, op_name(t),
+                           t->name[0] ? " " : "", t->name, nb_shape_str(t, shp, sizeof shp),
+                           isnan(t->data[j]) ? "NaN" : "Inf", j, ins);
+        }
+    }
+    return NB_OK;
+}

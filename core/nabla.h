@@ -1,0 +1,48 @@
+/* nabla.h — reverse-mode automatic differentiation in C11.
+ *
+ * One header for the whole library. nabla records every op on a graph
+ * (nb_graph); building an op also computes its value at once, so you can print
+ * it right away. nb_backward walks the record in reverse and accumulates
+ * gradients into every parameter. A complete program:
+ *
+ *     #include <nabla/nabla.h>
+ *     #include <stdio.h>
+ *
+ *     int main(void)
+ *     {
+ *         nb_graph *g = nb_graph_new();
+ *         nb_tensor *x = nb_input(g, NB_F32, 2, (int[]){1, 3});   // (batch 1, 3)
+ *         nb_tensor *w = nb_param(g, 1, (int[]){3});              // trainable
+ *         for (int i = 0; i < 3; i++) { x->data[i] = i + 1.0f; w->data[i] = 0.5f; }
+ *         nb_tensor *loss = nb_sum(g, nb_mul(g, x, w));           // sum(x * w)
+ *         if (!loss) { fprintf(stderr, "%s\n", nb_graph_error(g)); return 1; }
+ *         nb_backward(g, loss);                                   // d loss / d w = x
+ *         printf("loss %g, dw = [%g %g %g]\n", loss->data[0], w->grad[0], w->grad[1], w->grad[2]);
+ *         nb_graph_free(g);                                       // frees every tensor
+ *         return 0;
+ *     }
+ *
+ * Modules (each has its own header, all included here):
+ *   nb_base.h   status codes, nb_last_error, the allocator hook, threads
+ *   nb_tensor.h tensors, graphs, inputs and parameters, forward / backward
+ *   nb_op.h     how an op plugs into the graph (for writing new ops)
+ *   nb_rng.h    the seeded random generator (PCG32)
+ *   nb_debug.h  nb_graph_print, nb_graph_dot, nb_gradcheck, nb_check_numerics
+ *   nb_ops.h    the ops: matmul, dense, add/sub/mul/scale, activations,
+ *               softmax, the cross-entropy losses, reductions, reshape
+ *
+ * Ownership: a graph owns all its tensors; every tensor pointer is borrowed and
+ * valid until nb_graph_free. Errors: ops return NULL and record a message on the
+ * graph (nb_graph_error); other functions return an nb_status and set
+ * nb_last_error(). Nothing in nabla aborts on bad input. */
+#ifndef NABLA_H
+#define NABLA_H
+
+#include "nb_base.h"
+#include "nb_tensor.h"
+#include "nb_op.h"
+#include "nb_rng.h"
+#include "nb_debug.h"
+#include "nb_ops.h"
+
+#endif

@@ -1,0 +1,42 @@
+/* nb_debug.h — teaching and debugging tools: a table of the graph, Graphviz DOT,
+ * a finite-difference gradient checker and a numerics check. */
+#ifndef NB_DEBUG_H
+#define NB_DEBUG_H
+
+#include <stdio.h>
+
+#include "nb_tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Print one line per node to `out`: id, name, op, inputs, shape, and summaries
+ * (min / mean / max) of the value and, when kept, the gradient. */
+void nb_graph_print(const nb_graph *g, FILE *out);
+
+/* Flags for nb_graph_dot. */
+enum { NB_DOT_VALUES = 1, NB_DOT_GRADS = 2 };
+
+/* Write the graph as a Graphviz DOT digraph to `out` (render with
+ * `dot -Tpng`). With NB_DOT_VALUES / NB_DOT_GRADS, each node's label also shows
+ * its first values / gradients. Returns NB_ERR_IO when writing fails. */
+nb_status nb_graph_dot(const nb_graph *g, FILE *out, int flags);
+
+/* Compare nb_backward's gradients of `loss` with central finite differences
+ * (f(x+h) - f(x-h)) / 2h for every element of the n tensors in `params` (NULL:
+ * every parameter of the graph), each of which must keep a gradient. Uses h when
+ * > 0, else 1e-3. Returns the worst error |analytic - numeric| / max(1, |analytic|,
+ * |numeric|), or a negative value (with nb_last_error set) when the pass fails.
+ * Leaves data unchanged and the gradients equal to one backward pass from zero. */
+double nb_gradcheck(nb_graph *g, nb_tensor *loss, nb_tensor *const *params, int n, float h);
+
+/* Scan every float node's value for NaN or Inf, in creation order. Returns NB_OK,
+ * or NB_ERR_NUMERIC with a message naming the first node that holds one, its op,
+ * the element and its inputs. */
+nb_status nb_check_numerics(const nb_graph *g);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

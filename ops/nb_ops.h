@@ -1,0 +1,130 @@
+/* nb_ops.h — the ops: every function builds one node in graph g, evaluates it at
+ * once and returns it (borrowed from g). On bad input it returns NULL and records
+ * a message on g (nb_graph_error) naming the op and the shapes; a NULL source
+ * makes it return NULL and keep the graph's first message, so a whole expression
+ * can be built and checked once at the end.
+ *
+ * Shapes below: B batch rows, K classes / columns. "Matrix view": a tensor of
+ * shape (d0, ..., dn) is seen as (d0*...*dn-1, dn) rows of its last axis.
+ * Names follow tf.nn and Keras where those exist. */
+#ifndef NB_OPS_H
+#define NB_OPS_H
+
+#include <stdbool.h>
+
+#include "nb_op.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Activation functions, for nb_dense and for nn layers. */
+typedef enum nb_activation {
+    NB_LINEAR = 0, /* identity */
+    NB_RELU,
+    NB_SIGMOID,
+    NB_TANH,
+    NB_SOFTMAX /* over the last axis; nn builds it as its own nb_softmax node */
+} nb_activation;
+
+/* Name of an activation ("relu"), or "?" when out of range. */
+const char *nb_activation_name(nb_activation a);
+
+/* ---- linear algebra (ops/matmul.c) ---- */
+
+/* (M, K) · (K, N) -> (M, N) with BLIS bli_sgemm; the backward passes use BLIS's
+ * strides instead of materialised transposes. */
+nb_tensor *nb_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b);
+
+/* Fused dense layer: act(x · w + b), x (B, in), w (in, out), b (out) or NULL for
+ * no bias; act one of NB_LINEAR, NB_RELU, NB_SIGMOID, NB_TANH. One node. */
+nb_tensor *nb_dense(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b, nb_activation act);
+
+/* ---- elementwise (ops/elementwise.c) ----
+ * Binary ops take b of a's shape, or a row vector of a's last dimension
+ * (shape (K) or (1, K), broadcast over the rows), or a single element. */
+nb_tensor *nb_add(nb_graph *g, nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_sub(nb_graph *g, nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_mul(nb_graph *g, nb_tensor *a, nb_tensor *b);
+/* a * s for a constant s */
+nb_tensor *nb_scale(nb_graph *g, nb_tensor *a, float s);
+
+/* ---- activations (ops/activation.c) ---- */
+nb_tensor *nb_relu(nb_graph *g, nb_tensor *a);
+nb_tensor *nb_sigmoid(nb_graph *g, nb_tensor *a);
+nb_tensor *nb_tanh(nb_graph *g, nb_tensor *a);
+/* nb_relu / nb_sigmoid / nb_tanh / identity by enum (NB_SOFTMAX: nb_softmax). */
+nb_tensor *nb_activate(nb_graph *g, nb_tensor *a, nb_activation act);
+
+/* ---- softmax family and losses (ops/softmax.c, ops/loss.c) ---- */
+
+/* Softmax / log-softmax over the last axis, max-subtracted (finite at ±1000). */
+nb_tensor *nb_softmax(nb_graph *g, nb_tensor *z);
+nb_tensor *nb_log_softmax(nb_graph *g, nb_tensor *z);
+
+/* tf.nn.sparse_softmax_cross_entropy_with_logits: logits (B, K), labels an
+ * NB_I32 tensor of B values in [0, K) -> per-example losses (B). One fused node. */
+nb_tensor *nb_sparse_softmax_cross_entropy_with_logits(nb_graph *g, nb_tensor *logits, nb_tensor *labels);
+
+/* tf.nn.softmax_cross_entropy_with_logits: logits (B, K), labels (B, K) dense
+ * (one-hot or soft) -> per-example losses (B). Gradient flows to logits only. */
+nb_tensor *nb_softmax_cross_entropy_with_logits(nb_graph *g, nb_tensor *logits, nb_tensor *labels);
+
+/* Keras SparseCategoricalCrossentropy, reduction sum_over_batch_size -> scalar.
+ * from_logits false: y_pred are probabilities (renormalised, clipped to
+ * [1e-7, 1 - 1e-7]); when y_pred is an nb_softmax node its logits are used. */
+nb_tensor *nb_sparse_categorical_crossentropy(nb_graph *g, nb_tensor *y_pred, nb_tensor *labels, bool from_logits);
+
+/* Keras CategoricalCrossentropy (one-hot or soft targets (B, K)) -> scalar mean. */
+nb_tensor *nb_categorical_crossentropy(nb_graph *g, nb_tensor *y_pred, nb_tensor *y_true, bool from_logits);
+
+/* Keras MeanSquaredError: mean over all elements of (y_pred - y_true)^2 -> scalar.
+ * y_true gets no gradient. */
+nb_tensor *nb_mean_squared_error(nb_graph *g, nb_tensor *y_pred, nb_tensor *y_true);
+
+/* ---- reductions and views (ops/reduce.c) ---- */
+nb_tensor *nb_sum(nb_graph *g, nb_tensor *a);  /* -> scalar */
+nb_tensor *nb_mean(nb_graph *g, nb_tensor *a); /* -> scalar */
+/* New shape of the same size; one dimension may be -1 (inferred on every run,
+ * so a reshape of a batch input follows the batch). */
+nb_tensor *nb_reshape(nb_graph *g, nb_tensor *a, int ndim, const int *shape);
+/* (B, d1, ..., dn) -> (B, d1*...*dn) */
+nb_tensor *nb_flatten(nb_graph *g, nb_tensor *a);
+
+/* ---- the op table ---- */
+typedef enum nb_op_kind {
+    NB_OP_MATMUL,
+    NB_OP_DENSE,
+    NB_OP_ADD,
+    NB_OP_SUB,
+    NB_OP_MUL,
+    NB_OP_SCALE,
+    NB_OP_RELU,
+    NB_OP_SIGMOID,
+    NB_OP_TANH,
+    NB_OP_SOFTMAX,
+    NB_OP_LOG_SOFTMAX,
+    NB_OP_SPARSE_SOFTMAX_XENT,
+    NB_OP_SOFTMAX_XENT,
+    NB_OP_SPARSE_CATEGORICAL_XENT_PROBS, /* Keras from-probabilities form */
+    NB_OP_CATEGORICAL_XENT_PROBS,
+    NB_OP_MSE,
+    NB_OP_SUM,
+    NB_OP_MEAN,
+    NB_OP_RESHAPE,
+    NB_OP_COUNT
+} nb_op_kind;
+
+/* Every op definition, indexed by kind. */
+extern const nb_op *const nb_op_table[NB_OP_COUNT];
+
+/* The kind of op that made t, or -1 for a leaf or an op not in the table. */
+int nb_op_kind_of(const nb_tensor *t);
+
+/* Row-wise softmax of n rows of k floats, in place (for predictions). */
+void nb_softmax_rows(float *x, int n, int k);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
