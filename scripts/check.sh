@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Extra checks beyond the README's test command; CI runs them all.
+#   scripts/check.sh clang      build and test with clang (-Werror)
+#   scripts/check.sh sanitize   build and test with ASan + UBSan, halting on the first report
+#   scripts/check.sh valgrind   memcheck the core, nn and failure-injection suites (zero errors, zero leaks)
+#   scripts/check.sh fuzz [S]   build the libFuzzer targets and run each for S seconds (default 20)
+#   scripts/check.sh install    install into a temporary prefix and build the nabla.h example against it
+# Each stage uses its own build folder (build-<stage>) and installs what it needs when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { # install Debian packages that are missing
+  local missing=()
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  echo "check: installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+setup() { # setup DIR ARGS...: configure DIR once
+  local dir=$1; shift
+  [ -f "$dir/build.ninja" ] || meson setup "$dir" "$@" >/dev/null
+}
+
+stage=${1:-all}
+case "$stage" in
+  clang)
+    need clang
+    CC=clang setup build-clang
+    meson test -C build-clang --print-errorlogs
+    ;;
+  sanitize)
+    need clang libclang-rt-14-dev
+    CC=clang setup build-sanitize -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
+    ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      meson test -C build-sanitize --print-errorlogs
+    ;;
+  valgrind)
+    need valgrind
+    # valgrind does not decode every instruction -march=native may emit (AVX-512): build generic
+    setup build-valgrind -Dnative=false -Dbuildtype=debugoptimized
+    suites=()
+    for s in core nn optim failinject; do [ -f "tests/test_$s.c" ] && suites+=("$s"); done
+    meson test -C build-valgrind --print-errorlogs --timeout-multiplier 10 \
+      --wrap='valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=all --show-leak-kinds=definite,indirect,possible -q' \
+      "${suites[@]}"
+    ;;
+  fuzz)
+    secs=${2:-20}
+    need clang libclang-rt-14-dev
+    CC=clang setup build-fuzz -Dfuzz=true -Db_lundef=false -Dbuildtype=debugoptimized
+    ninja -C build-fuzz >/dev/null
+    for exe in build-fuzz/tests/fuzz/fuzz_*; do
+      [ -x "$exe" ] || continue
+      name=$(basename "$exe")
+      corpus=$(mktemp -d)
+      cp -r "tests/fuzz/corpus/${name#fuzz_}/." "$corpus/" 2>/dev/null || true
+      echo "fuzz: $name for ${secs}s"
+      "$exe" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=0 "$corpus" 2>&1 | tail -n 2
+      rm -rf "$corpus"
+    done
+    ;;
+  install)
+    scripts/install_check.sh
+    ;;
+  all)
+    for s in install clang sanitize valgrind fuzz; do "$0" "$s"; done
+    ;;
+  *)
+    echo "usage: scripts/check.sh [clang|sanitize|valgrind|fuzz [SECONDS]|install|all]" >&2
+    exit 2
+    ;;
+esac
