@@ -30,6 +30,9 @@
  *   nb_debug.h  nb_graph_print, nb_graph_dot, nb_gradcheck, nb_check_numerics
  *   nb_ops.h    the ops: matmul, dense, add/sub/mul/scale, activations,
  *               softmax, the cross-entropy losses, reductions, reshape
+ *   nb_optim.h  optimizers (Adam, SGD with momentum) over a flat parameter array
+ *   nb_nn.h     Keras-style models: Sequential, Dense, compile / fit / evaluate /
+ *               predict, summary, save / load
  *
  * Ownership: a graph owns all its tensors; every tensor pointer is borrowed and
  * valid until nb_graph_free. Errors: ops return NULL and record a message on the
@@ -44,5 +47,6 @@
 #include "nb_rng.h"
 #include "nb_debug.h"
 #include "nb_ops.h"
+#include "nb_optim.h"
 
 #endif

@@ -1,0 +1,108 @@
+/* optim.c — the generic optimizer interface: state allocation, stepping, the
+ * list of kinds that saved models can name. */
+#include <string.h>
+
+#include "nb_optim.h"
+
+/* Every kind nb_optimizer_create can rebuild (defined in their own files). */
+extern const nb_optimizer_def nb_adam_def;
+extern const nb_optimizer_def nb_sgd_def;
+static const nb_optimizer_def *const kinds[] = {&nb_adam_def, &nb_sgd_def};
+
+nb_optimizer *nb_optimizer_alloc(const nb_optimizer_def *def, const float *hparams, int n_slots)
+{
+    if (!def || def->n_hparams < 1 || def->n_hparams > NB_OPTIM_MAX_HPARAMS || n_slots < 0 ||
+        n_slots > NB_OPTIM_MAX_SLOTS) {
+        nb_fail(NB_ERR_ARG, "nb_optimizer_alloc: bad optimizer definition");
+        return NULL;
+    }
+    nb_optimizer *o = nb_calloc(1, sizeof *o);
+    if (!o) {
+        nb_fail(NB_ERR_NOMEM, "%s: out of memory", def->name);
+        return NULL;
+    }
+    o->def = def;
+    memcpy(o->hparams, hparams, (size_t)def->n_hparams * sizeof *hparams);
+    o->n_slots = n_slots;
+    return o;
+}
+
+nb_status nb_optimizer_init(nb_optimizer *o, size_t n)
+{
+    if (!o) return nb_fail(NB_ERR_ARG, "nb_optimizer_init: optimizer is NULL");
+    if (n == 0) return nb_fail(NB_ERR_ARG, "nb_optimizer_init: %s needs n >= 1 parameters", o->def->name);
+    if (o->n == n) return NB_OK;
+    if (o->n != 0)
+        return nb_fail(NB_ERR_STATE, "nb_optimizer_init: %s holds state for %zu parameters, not %zu", o->def->name,
+                       o->n, n);
+    if (o->n_slots > 0) {
+        if (n > (size_t)-1 / sizeof(float) / (size_t)o->n_slots)
+            return nb_fail(NB_ERR_NOMEM, "%s: %zu parameters is too many", o->def->name, n);
+        o->slots = nb_calloc((size_t)o->n_slots * n, sizeof *o->slots);
+        if (!o->slots) return nb_fail(NB_ERR_NOMEM, "%s: out of memory for the state of %zu parameters", o->def->name, n);
+    }
+    o->n = n;
+    o->iterations = 0;
+    return NB_OK;
+}
+
+nb_status nb_optimizer_step(nb_optimizer *o, float *w, const float *g, size_t n)
+{
+    if (!o || !w || !g) return nb_fail(NB_ERR_ARG, "nb_optimizer_step: optimizer, parameters or gradients NULL");
+    if (n == 0) return nb_fail(NB_ERR_ARG, "nb_optimizer_step: %s needs n >= 1 parameters", o->def->name);
+    if (o->n != n) {
+        nb_status s = nb_optimizer_init(o, n);
+        if (s != NB_OK) return s;
+    }
+    o->def->step(o, w, g, n);
+    o->iterations++;
+    return NB_OK;
+}
+
+float *nb_optimizer_slot(nb_optimizer *o, int i)
+{
+    if (!o || !o->slots || i < 0 || i >= o->n_slots) return NULL;
+    return o->slots + (size_t)i * o->n;
+}
+
+void nb_optimizer_reset(nb_optimizer *o)
+{
+    if (!o) return;
+    if (o->slots) memset(o->slots, 0, (size_t)o->n_slots * o->n * sizeof *o->slots);
+    o->iterations = 0;
+}
+
+float nb_optimizer_lr(const nb_optimizer *o) { return o ? o->hparams[0] : 0.0f; }
+
+nb_status nb_optimizer_set_lr(nb_optimizer *o, float lr)
+{
+    if (!o) return nb_fail(NB_ERR_ARG, "nb_optimizer_set_lr: optimizer is NULL");
+    if (!(lr > 0.0f)) return nb_fail(NB_ERR_ARG, "nb_optimizer_set_lr: learning rate must be > 0, got %g", (double)lr);
+    o->hparams[0] = lr;
+    return NB_OK;
+}
+
+nb_optimizer *nb_optimizer_create(const char *name, const float *hparams, int n)
+{
+    if (!name || !hparams) {
+        nb_fail(NB_ERR_ARG, "nb_optimizer_create: name or hyperparameters NULL");
+        return NULL;
+    }
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        if (strcmp(kinds[k]->name, name) != 0) continue;
+        if (n != kinds[k]->n_hparams) {
+            nb_fail(NB_ERR_FORMAT, "optimizer \"%s\" takes %d hyperparameters, got %d", name, kinds[k]->n_hparams, n);
+            return NULL;
+        }
+        return kinds[k]->create(hparams);
+    }
+    nb_fail(NB_ERR_FORMAT, "unknown optimizer \"%s\"", name);
+    return NULL;
+}
+
+void nb_optimizer_free(nb_optimizer *o)
+{
+    if (!o) return;
+    nb_free(o->slots);
+    nb_free(o);
+}
