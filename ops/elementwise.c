@@ -4,7 +4,7 @@
  * over the R rows], or a single element [SCALAR]. Out has a's shape. */
 #include <string.h>
 
-#include "nb_ops.h"
+#include "op_defs.h"
 
 enum { SAME = 0, ROW = 1, SCALAR = 2 };
 

@@ -1,0 +1,167 @@
+/* matmul.c — matrix product and the fused dense layer, on BLIS bli_sgemm.
+ *
+ * Key: M rows of the left operand (the batch B for dense), K the shared inner
+ * size (in), N the columns of the result (out). All matrices are row-major and
+ * contiguous: an (R, C) matrix has row stride C and column stride 1. A transposed
+ * operand is the same buffer read with its strides swapped (row stride 1, column
+ * stride C), so no backward pass ever copies a transpose.
+ *
+ * The plain triple-loop definition of the product, used as the test oracle,
+ * lives in tests/test_ops.c (ref_matmul). */
+#include <assert.h>
+
+#include "nb_blis.h"
+#include "op_defs.h"
+
+/* c (m, n) = alpha * a (m, k) · b (k, n) + beta * c, each operand given by its
+ * row and column strides. beta = 0 overwrites c, beta = 1 accumulates. */
+static void gemm(int m, int n, int k, const float *a, int rsa, int csa, const float *b, int rsb, int csb, float beta,
+                 float *c, int rsc)
+{
+    float alpha = 1.0f;
+    bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &alpha, (float *)a, rsa, csa, (float *)b, rsb, csb,
+              &beta, c, rsc, 1);
+}
+
+/* ---- matmul: out (M, N) = a (M, K) · b (K, N) ---- */
+static int matmul_shape(nb_tensor *t)
+{
+    const nb_tensor *a = t->src[0], *b = t->src[1];
+    char sa[64], sb[64];
+    if (a->dtype != NB_F32 || b->dtype != NB_F32)
+        return nb_node_fail(t, NB_ERR_ARG, "matmul: inputs must be float tensors");
+    if (a->ndim != 2 || b->ndim != 2 || a->shape[1] != b->shape[0])
+        return nb_node_fail(t, NB_ERR_SHAPE, "matmul: cannot multiply %s by %s (need (M, K) and (K, N))",
+                            nb_shape_str(a, sa, sizeof sa), nb_shape_str(b, sb, sizeof sb));
+    t->ndim = 2;
+    t->shape[0] = a->shape[0];
+    t->shape[1] = b->shape[1];
+    return 0;
+}
+static nb_status matmul_forward(nb_tensor *t)
+{
+    const nb_tensor *a = t->src[0], *b = t->src[1];
+    int M = a->shape[0], K = a->shape[1], N = b->shape[1];
+    gemm(M, N, K, a->data, K, 1, b->data, N, 1, 0.0f, t->data, N);
+    return NB_OK;
+}
+static void matmul_backward(nb_tensor *t)
+{
+    nb_tensor *a = t->src[0], *b = t->src[1];
+    int M = a->shape[0], K = a->shape[1], N = b->shape[1];
+    /* dA (M, K) += dC (M, N) · Bᵀ (N, K): B read with strides (1, N) */
+    if (a->grad) gemm(M, K, N, t->grad, N, 1, b->data, 1, N, 1.0f, a->grad, K);
+    /* dB (K, N) += Aᵀ (K, M) · dC (M, N): A read with strides (1, K) */
+    if (b->grad) gemm(K, N, M, a->data, 1, K, t->grad, N, 1, 1.0f, b->grad, N);
+}
+
+/* ---- dense: out (B, out) = act(x (B, in) · w (in, out) + b (out)) ----
+ * attr.i[0] is the activation. The activation's derivative is written in terms
+ * of its output y, so the backward needs only out. */
+static int dense_shape(nb_tensor *t)
+{
+    const nb_tensor *x = t->src[0], *w = t->src[1], *b = t->n_src > 2 ? t->src[2] : NULL;
+    char sx[64], sw[64], sb[64];
+    if (x->dtype != NB_F32 || w->dtype != NB_F32 || (b && b->dtype != NB_F32))
+        return nb_node_fail(t, NB_ERR_ARG, "dense: inputs must be float tensors");
+    if (x->ndim != 2 || w->ndim != 2 || x->shape[1] != w->shape[0])
+        return nb_node_fail(t, NB_ERR_SHAPE, "dense: input %s does not fit kernel %s (need (B, in) and (in, out))",
+                            nb_shape_str(x, sx, sizeof sx), nb_shape_str(w, sw, sizeof sw));
+    if (b && !((b->ndim == 1 || (b->ndim == 2 && b->shape[0] == 1)) && (int)b->size == w->shape[1]))
+        return nb_node_fail(t, NB_ERR_SHAPE, "dense: bias %s does not fit kernel %s (need (%d,))",
+                            nb_shape_str(b, sb, sizeof sb), nb_shape_str(w, sw, sizeof sw), w->shape[1]);
+    t->ndim = 2;
+    t->shape[0] = x->shape[0];
+    t->shape[1] = w->shape[1];
+    return 0;
+}
+static nb_status dense_forward(nb_tensor *t)
+{
+    const nb_tensor *x = t->src[0], *w = t->src[1];
+    const float *bias = t->n_src > 2 ? t->src[2]->data : NULL;
+    int B = x->shape[0], in = x->shape[1], out = w->shape[1];
+    float *y = t->data;
+    /* the backward's dz buffer, sized here where a failure can be reported */
+    if (t->grad && t->attr.i[0] != NB_LINEAR && !nb_scratch(t, t->size)) return NB_ERR_NOMEM;
+    gemm(B, out, in, x->data, in, 1, w->data, out, 1, 0.0f, y, out);
+    /* one pass: add the bias and apply the activation */
+    switch ((nb_activation)t->attr.i[0]) {
+    case NB_RELU:
+        for (int r = 0; r < B; r++, y += out)
+            for (int j = 0; j < out; j++) {
+                float z = y[j] + (bias ? bias[j] : 0.0f);
+                y[j] = z > 0.0f ? z : 0.0f;
+            }
+        break;
+    case NB_SIGMOID:
+        for (int r = 0; r < B; r++, y += out)
+            for (int j = 0; j < out; j++) y[j] = nb_sigmoidf(y[j] + (bias ? bias[j] : 0.0f));
+        break;
+    case NB_TANH:
+        for (int r = 0; r < B; r++, y += out)
+            for (int j = 0; j < out; j++) y[j] = tanhf(y[j] + (bias ? bias[j] : 0.0f));
+        break;
+    default: /* NB_LINEAR */
+        if (bias)
+            for (int r = 0; r < B; r++, y += out)
+                for (int j = 0; j < out; j++) y[j] += bias[j];
+        break;
+    }
+    return NB_OK;
+}
+static void dense_backward(nb_tensor *t)
+{
+    nb_tensor *x = t->src[0], *w = t->src[1], *b = t->n_src > 2 ? t->src[2] : NULL;
+    int B = x->shape[0], in = x->shape[1], out = w->shape[1];
+    size_t n = t->size;
+    const float *y = t->data, *dy = t->grad;
+    const float *dz = dy; /* (B, out) d(loss)/d(x·w + b); dout itself when linear */
+    nb_activation act = (nb_activation)t->attr.i[0];
+    if (act != NB_LINEAR) {
+        float *s = t->scratch; /* sized by dense_forward */
+        assert(s && t->scratch_cap >= n);
+        switch (act) {
+        case NB_RELU:
+            for (size_t i = 0; i < n; i++) s[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+            break;
+        case NB_SIGMOID:
+            for (size_t i = 0; i < n; i++) s[i] = dy[i] * y[i] * (1.0f - y[i]);
+            break;
+        default: /* NB_TANH */
+            for (size_t i = 0; i < n; i++) s[i] = dy[i] * (1.0f - y[i] * y[i]);
+            break;
+        }
+        dz = s;
+    }
+    if (b && b->grad) /* db (out) += column sums of dz */
+        for (int r = 0; r < B; r++)
+            for (int j = 0; j < out; j++) b->grad[j] += dz[(size_t)r * out + j];
+    /* dW (in, out) += xᵀ (in, B) · dz (B, out): x read with strides (1, in) */
+    if (w->grad) gemm(in, out, B, x->data, 1, in, dz, out, 1, 1.0f, w->grad, out);
+    /* dx (B, in) += dz (B, out) · wᵀ (out, in): w read with strides (1, out) */
+    if (x->grad) gemm(B, in, out, dz, out, 1, w->data, 1, out, 1.0f, x->grad, in);
+}
+
+const nb_op nb_op_matmul = {"matmul", 2, matmul_shape, matmul_forward, matmul_backward};
+const nb_op nb_op_dense = {"dense", 3, dense_shape, dense_forward, dense_backward};
+const nb_op nb_op_dense_nobias = {"dense", 2, dense_shape, dense_forward, dense_backward};
+
+nb_tensor *nb_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b)
+{
+    return nb_node(g, &nb_op_matmul, (nb_tensor *[]){a, b}, 2, NULL);
+}
+
+nb_tensor *nb_dense(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b, nb_activation act)
+{
+    if (!g) {
+        nb_fail(NB_ERR_ARG, "dense: graph is NULL");
+        return NULL;
+    }
+    if (act == NB_SOFTMAX) /* a linear dense node, then its own softmax node (the losses look for it) */
+        return nb_softmax(g, nb_dense(g, x, w, b, NB_LINEAR));
+    if (act != NB_LINEAR && act != NB_RELU && act != NB_SIGMOID && act != NB_TANH)
+        return nb_graph_fail(g, NB_ERR_ARG, "dense: unknown activation %d", (int)act);
+    nb_attr attr = {.i = {(int)act}};
+    if (b) return nb_node(g, &nb_op_dense, (nb_tensor *[]){x, w, b}, 3, &attr);
+    return nb_node(g, &nb_op_dense_nobias, (nb_tensor *[]){x, w}, 2, &attr);
+}

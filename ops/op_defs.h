@@ -1,0 +1,51 @@
+/* op_defs.h — the op definitions (private to the library, not installed).
+ *
+ * Each ops/ file defines its nb_op structs; table.c gathers them into
+ * nb_op_table, indexed by nb_op_kind. Some kinds have a second definition that
+ * differs only in its number of inputs (dense without a bias). */
+#ifndef NB_OP_DEFS_H
+#define NB_OP_DEFS_H
+
+#include <math.h>
+
+#include "nb_ops.h"
+
+/* ops/matmul.c */
+extern const nb_op nb_op_matmul;
+extern const nb_op nb_op_dense;        /* x, w, b */
+extern const nb_op nb_op_dense_nobias; /* x, w */
+/* ops/elementwise.c */
+extern const nb_op nb_op_add;
+extern const nb_op nb_op_sub;
+extern const nb_op nb_op_mul;
+extern const nb_op nb_op_scale;
+/* ops/activation.c */
+extern const nb_op nb_op_relu;
+extern const nb_op nb_op_sigmoid;
+extern const nb_op nb_op_tanh;
+/* ops/softmax.c */
+extern const nb_op nb_op_softmax;
+extern const nb_op nb_op_log_softmax;
+/* ops/loss.c */
+extern const nb_op nb_op_sparse_softmax_xent;
+extern const nb_op nb_op_softmax_xent;
+extern const nb_op nb_op_sparse_categorical_xent_probs;
+extern const nb_op nb_op_categorical_xent_probs;
+extern const nb_op nb_op_mse;
+/* ops/reduce.c */
+extern const nb_op nb_op_sum;
+extern const nb_op nb_op_mean;
+extern const nb_op nb_op_reshape;
+
+/* Activation helpers shared by activation.c and the fused dense op (matmul.c). */
+
+/* Numerically stable logistic function: never evaluates exp of a large positive
+ * number, so it is exact to float precision for any |x| (0 or 1 at the ends). */
+static inline float nb_sigmoidf(float x)
+{
+    if (x >= 0) return 1.0f / (1.0f + expf(-x));
+    float e = expf(x);
+    return e / (1.0f + e);
+}
+
+#endif

@@ -1,0 +1,97 @@
+/* softmax.c — softmax and log-softmax over the last axis (matrix view: R rows
+ * of K). Both subtract the row maximum first, so every exp() argument is <= 0:
+ * nothing overflows at ±1000 and the largest entry contributes exactly e^0 = 1. */
+#include <string.h>
+
+#include "op_defs.h"
+
+/* y (k) = softmax(z (k)); y may alias z. */
+static void softmax_row(float *y, const float *z, int k)
+{
+    float mx = z[0];
+    for (int j = 1; j < k; j++) mx = z[j] > mx ? z[j] : mx;
+    float sum = 0.0f;
+    for (int j = 0; j < k; j++) {
+        y[j] = expf(z[j] - mx);
+        sum += y[j];
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j < k; j++) y[j] *= inv;
+}
+
+void nb_softmax_rows(float *x, int n, int k)
+{
+    if (!x || n < 1 || k < 1) return;
+    for (int r = 0; r < n; r++) softmax_row(x + (size_t)r * k, x + (size_t)r * k, k);
+}
+
+static int softmax_shape(nb_tensor *t)
+{
+    const nb_tensor *a = t->src[0];
+    if (a->dtype != NB_F32) return nb_node_fail(t, NB_ERR_ARG, "%s: input must be a float tensor", t->op->name);
+    t->ndim = a->ndim;
+    memcpy(t->shape, a->shape, sizeof t->shape);
+    return 0;
+}
+
+/* ---- softmax: y = exp(z - max) / Σ exp(z - max), per row ---- */
+static nb_status softmax_forward(nb_tensor *t)
+{
+    int R = nb_rows(t), K = nb_cols(t);
+    for (int r = 0; r < R; r++) softmax_row(t->data + (size_t)r * K, t->src[0]->data + (size_t)r * K, K);
+    return NB_OK;
+}
+/* dz_j += y_j (dy_j - Σ_i dy_i y_i) */
+static void softmax_backward(nb_tensor *t)
+{
+    nb_tensor *a = t->src[0];
+    if (!a->grad) return;
+    int R = nb_rows(t), K = nb_cols(t);
+    for (int r = 0; r < R; r++) {
+        const float *y = t->data + (size_t)r * K, *dy = t->grad + (size_t)r * K;
+        float *dz = a->grad + (size_t)r * K;
+        float dot = 0.0f;
+        for (int j = 0; j < K; j++) dot += dy[j] * y[j];
+        for (int j = 0; j < K; j++) dz[j] += y[j] * (dy[j] - dot);
+    }
+}
+
+/* ---- log_softmax: y = z - max - log Σ exp(z - max), per row ---- */
+static nb_status log_softmax_forward(nb_tensor *t)
+{
+    int R = nb_rows(t), K = nb_cols(t);
+    for (int r = 0; r < R; r++) {
+        const float *z = t->src[0]->data + (size_t)r * K;
+        float *y = t->data + (size_t)r * K;
+        float mx = z[0];
+        for (int j = 1; j < K; j++) mx = z[j] > mx ? z[j] : mx;
+        float sum = 0.0f;
+        for (int j = 0; j < K; j++) sum += expf(z[j] - mx);
+        float lse = mx + logf(sum);
+        for (int j = 0; j < K; j++) y[j] = z[j] - lse;
+    }
+    return NB_OK;
+}
+/* dz_j += dy_j - softmax_j Σ_i dy_i, with softmax_j = exp(y_j) */
+static void log_softmax_backward(nb_tensor *t)
+{
+    nb_tensor *a = t->src[0];
+    if (!a->grad) return;
+    int R = nb_rows(t), K = nb_cols(t);
+    for (int r = 0; r < R; r++) {
+        const float *y = t->data + (size_t)r * K, *dy = t->grad + (size_t)r * K;
+        float *dz = a->grad + (size_t)r * K;
+        float sum = 0.0f;
+        for (int j = 0; j < K; j++) sum += dy[j];
+        for (int j = 0; j < K; j++) dz[j] += dy[j] - expf(y[j]) * sum;
+    }
+}
+
+const nb_op nb_op_softmax = {"softmax", 1, softmax_shape, softmax_forward, softmax_backward};
+const nb_op nb_op_log_softmax = {"log_softmax", 1, softmax_shape, log_softmax_forward, log_softmax_backward};
+
+nb_tensor *nb_softmax(nb_graph *g, nb_tensor *z) { return nb_node(g, &nb_op_softmax, (nb_tensor *[]){z}, 1, NULL); }
+nb_tensor *nb_log_softmax(nb_graph *g, nb_tensor *z)
+{
+    return nb_node(g, &nb_op_log_softmax, (nb_tensor *[]){z}, 1, NULL);
+}
