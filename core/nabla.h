@@ -48,5 +48,6 @@
 #include "nb_debug.h"
 #include "nb_ops.h"
 #include "nb_optim.h"
+#include "nb_nn.h"
 
 #endif

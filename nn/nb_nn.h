@@ -1,0 +1,245 @@
+/* nb_nn.h — Keras-style models: Sequential of Dense layers, compile / fit /
+ * evaluate / predict, summary, save / load.
+ *
+ *     nb_model *m = nb_sequential(784);                  // input width
+ *     nb_add_dense(m, 128, NB_RELU);                     // Glorot-uniform kernel, zero bias
+ *     nb_add_dense(m, 10, NB_LINEAR);                    // logits
+ *     nb_compile(m, &(nb_compile_opts){.loss = NB_SPARSE_CATEGORICAL_CROSSENTROPY,
+ *                                      .from_logits = true, .optimizer = nb_adam(0.001f)});
+ *     nb_history h;
+ *     nb_fit(m, x, labels, n, &(nb_fit_opts){.epochs = 5, .validation_split = 0.2f}, &h);
+ *     nb_history_free(&h);
+ *     nb_evaluate(m, x_test, labels_test, n_test, &loss, &accuracy);
+ *     nb_predict(m, x, n, out);                          // logits; nb_softmax_rows for probabilities
+ *     nb_save(m, "model.nb");
+ *     nb_model_free(m);
+ *     m = nb_load("model.nb");
+ *
+ * Data: x is n rows of input_width floats, row-major. Targets depend on the loss:
+ *   NB_SPARSE_CATEGORICAL_CROSSENTROPY  y is n int32_t class ids in [0, units of the last layer)
+ *   NB_CATEGORICAL_CROSSENTROPY         y is n rows of K floats (one-hot or soft), K = last layer's units
+ *   NB_MEAN_SQUARED_ERROR               y is n rows of K floats
+ * nb_dataset describes the same with other storage (bytes scaled per batch, byte
+ * labels), so a large set never has to exist as floats: nb_fit_data & co.
+ * Nothing is copied: the arrays are read as each batch is gathered.
+ *
+ * Ownership: a model owns its layers, graphs, optimizer (handed over in
+ * nb_compile) and class names; nb_model_free releases all. Arrays passed in are
+ * borrowed for the call only. Errors: functions return an nb_status (NB_OK is 0)
+ * or NULL and leave a message in nb_last_error(); nothing aborts on bad input.
+ *
+ * Determinism: kernels and shuffling draw from the model's seeded generator
+ * (default seed NB_DEFAULT_SEED); the same seed and data give the same weights,
+ * bit for bit, on the same build. */
+#ifndef NB_NN_H
+#define NB_NN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "nb_base.h"
+#include "nb_ops.h"
+#include "nb_optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NB_DEFAULT_SEED 42u
+#define NB_MAX_UNITS (1 << 24)   /* largest layer (and input) width accepted */
+#define NB_MAX_LAYERS 1024       /* most layers in a model */
+
+typedef struct nb_model nb_model;
+
+/* Loss functions (Keras names; reduction: mean over the batch). */
+typedef enum nb_loss {
+    NB_LOSS_NONE = 0,                   /* not compiled */
+    NB_SPARSE_CATEGORICAL_CROSSENTROPY, /* int class ids */
+    NB_CATEGORICAL_CROSSENTROPY,        /* one-hot / soft float targets */
+    NB_MEAN_SQUARED_ERROR               /* float targets */
+} nb_loss;
+
+/* Name of a loss ("sparse_categorical_crossentropy"), "?" when out of range. */
+const char *nb_loss_name(nb_loss loss);
+
+/* ---- Building ------------------------------------------------------------ */
+
+/* A new, empty Sequential model taking rows of input_width floats
+ * (1..NB_MAX_UNITS). Seeded with NB_DEFAULT_SEED. NULL with nb_last_error
+ * (NB_ERR_ARG, NB_ERR_NOMEM). Free with nb_model_free. */
+nb_model *nb_sequential(int input_width);
+
+/* Free the model and everything it owns (optimizer included). NULL is a no-op. */
+void nb_model_free(nb_model *m);
+
+/* Append Dense(units, activation): kernel (in, units) drawn Glorot-uniform
+ * U[-l, l], l = sqrt(6 / (in + units)), from the model's generator; bias zero.
+ * NB_SOFTMAX is built as a linear dense node followed by an nb_softmax node, so a
+ * cross-entropy loss can use the logits (as Keras does). NB_ERR_ARG for bad
+ * units (1..NB_MAX_UNITS) or activation, NB_ERR_STATE after nb_compile,
+ * NB_ERR_NOMEM. On failure the model is unchanged. */
+nb_status nb_add_dense(nb_model *m, int units, nb_activation activation);
+
+/* Re-seed the model's generator and re-draw every kernel already added, so the
+ * result equals creating the model with this seed. Shuffling in nb_fit then also
+ * starts from this seed. NB_ERR_STATE after nb_compile. */
+nb_status nb_model_set_seed(nb_model *m, uint64_t seed);
+
+/* Shape queries (0 for NULL or an index out of range). */
+int nb_model_input_width(const nb_model *m);
+int nb_model_output_width(const nb_model *m); /* units of the last layer; input width when no layer */
+int nb_model_layer_count(const nb_model *m);
+int nb_model_layer_units(const nb_model *m, int i);
+nb_activation nb_model_layer_activation(const nb_model *m, int i);
+
+/* ---- Weights --------------------------------------------------------------
+ * All weights form one array, layer by layer: kernel (in, units) row-major, then
+ * bias (units). */
+
+/* Number of weights (trainable parameters). */
+size_t nb_model_param_count(const nb_model *m);
+
+/* Copy the n = nb_model_param_count weights out / in. NB_ERR_ARG for NULL or a
+ * wrong n. Setting weights keeps the optimizer state. */
+nb_status nb_model_get_weights(const nb_model *m, float *dst, size_t n);
+nb_status nb_model_set_weights(nb_model *m, const float *src, size_t n);
+
+/* ---- Class names (optional, stored by nb_save) ---------------------------- */
+
+/* Copy k names (each < 256 bytes, no NUL inside) into the model, replacing any
+ * before; k 0 clears them. NB_ERR_ARG for NULL names or a bad length. */
+nb_status nb_model_set_class_names(nb_model *m, const char *const *names, int k);
+
+/* The number of class names, and name i (borrowed; NULL when out of range). */
+int nb_model_class_count(const nb_model *m);
+const char *nb_model_class_name(const nb_model *m, int i);
+
+/* ---- Compiling ----------------------------------------------------------- */
+
+typedef struct nb_compile_opts {
+    nb_loss loss;             /* required */
+    bool from_logits;         /* the model outputs logits (cross-entropy losses) */
+    nb_optimizer *optimizer;  /* required, e.g. nb_adam(0.001f); taken over by the model, even on failure */
+} nb_compile_opts;
+
+/* Build the training graph (input, layers, loss) once, and take over the
+ * optimizer. May be called again (new loss or optimizer; weights kept, optimizer
+ * state starts fresh). NB_ERR_ARG for NULL opts, an unknown loss, a NULL
+ * optimizer (e.g. nb_adam given a bad rate), or a model with no layer; NB_ERR_NOMEM. On failure the model keeps its previous compilation. */
+nb_status nb_compile(nb_model *m, const nb_compile_opts *opts);
+
+/* The loss the model was compiled with (NB_LOSS_NONE before), the from_logits
+ * flag, and the optimizer (borrowed; NULL before compile). */
+nb_loss nb_model_loss(const nb_model *m);
+bool nb_model_from_logits(const nb_model *m);
+nb_optimizer *nb_model_optimizer(nb_model *m);
+
+/* ---- Data sets ----------------------------------------------------------- */
+
+/* A view of n samples; set one x and, for fit / evaluate, the targets the loss
+ * needs. Nothing is copied; every array must hold n rows. */
+typedef struct nb_dataset {
+    int n;                     /* samples */
+    const float *x;            /* (n, input_width) features, or */
+    const uint8_t *x_u8;       /* (n, input_width) bytes, multiplied by x_scale as each batch is gathered */
+    float x_scale;             /* for x_u8; 0 means 1 (e.g. 1/255.0f for pixels) */
+    const int32_t *labels;     /* (n) class ids (sparse categorical), or */
+    const uint8_t *labels_u8;  /* (n) class ids as bytes */
+    const float *y;            /* (n, K) targets (categorical, mean squared error) */
+} nb_dataset;
+
+/* ---- Training ------------------------------------------------------------ */
+
+/* How fit reports progress. */
+typedef enum nb_verbosity {
+    NB_VERBOSE_AUTO = 0, /* Keras verbose=1: a progress bar on a terminal, one line per epoch otherwise */
+    NB_VERBOSE_SILENT,   /* Keras verbose=0: nothing */
+    NB_VERBOSE_BAR,      /* the bar, redrawn with '\r' even when not a terminal */
+    NB_VERBOSE_EPOCH     /* Keras verbose=2: one line per epoch */
+} nb_verbosity;
+
+/* Called after each training step with the running means so far (before the
+ * step's update, weighted by batch size). epoch and step count from 0. */
+typedef void (*nb_step_fn)(void *ctx, int epoch, int step, int steps, double loss, double accuracy);
+
+/* Zero means the default everywhere, so a compound literal names only what differs. */
+typedef struct nb_fit_opts {
+    int epochs;               /* default 1 */
+    int batch_size;           /* default 32 */
+    float validation_split;   /* in [0, 1): the LAST fraction of the samples, taken before shuffling */
+    const nb_dataset *validation_data; /* or explicit validation samples (overrides the split) */
+    bool no_shuffle;          /* default: shuffle the training samples before each epoch */
+    uint64_t seed;            /* non-zero: seed the shuffling with this instead of the model's generator */
+    nb_verbosity verbose;     /* default NB_VERBOSE_AUTO */
+    FILE *out;                /* progress output; NULL: stdout */
+    nb_step_fn on_step;       /* optional per-step callback */
+    void *ctx;                /* passed to on_step */
+} nb_fit_opts;
+
+/* Per-epoch results of nb_fit. Free the arrays with nb_history_free. */
+typedef struct nb_history {
+    int epochs;           /* entries in each array */
+    int steps_per_epoch;  /* ceil(train_samples / batch_size) */
+    int train_samples, val_samples;
+    float *loss;          /* (epochs) mean training loss */
+    float *accuracy;      /* (epochs) training accuracy; NaN for mean squared error */
+    float *val_loss;      /* (epochs) validation loss; NULL without validation */
+    float *val_accuracy;  /* (epochs) validation accuracy; NULL without validation */
+} nb_history;
+
+/* Free the history's arrays and zero it (the struct itself is the caller's).
+ * NULL is a no-op. */
+void nb_history_free(nb_history *h);
+
+/* Train on n samples: x (n, input_width) floats; y as the loss needs (int32_t
+ * labels for sparse categorical cross-entropy, (n, K) floats otherwise — see the
+ * top of this file). Steps per epoch = ceil(n_train / batch), the last partial
+ * batch included. The training graph is reused; after the first step, steps
+ * allocate nothing. opts NULL: all defaults. history may be NULL; when given it is
+ * filled (free with nb_history_free) — also with the epochs done when training
+ * fails part-way. NB_ERR_STATE before nb_compile; NB_ERR_ARG for bad arguments;
+ * NB_ERR_LABEL for a label out of range (checked before the first step);
+ * NB_ERR_NUMERIC when the loss becomes NaN or Inf. */
+nb_status nb_fit(nb_model *m, const float *x, const void *y, int n, const nb_fit_opts *opts, nb_history *history);
+
+/* nb_fit over a dataset view. */
+nb_status nb_fit_data(nb_model *m, const nb_dataset *data, const nb_fit_opts *opts, nb_history *history);
+
+/* Mean loss and accuracy over all n samples (batches of 32, no update). loss /
+ * accuracy may be NULL; accuracy is NaN for mean squared error. Needs nb_compile.
+ * Fails like nb_fit. */
+nb_status nb_evaluate(nb_model *m, const float *x, const void *y, int n, float *loss, float *accuracy);
+nb_status nb_evaluate_data(nb_model *m, const nb_dataset *data, float *loss, float *accuracy);
+
+/* Outputs of the last layer for n samples into out (n, output_width): logits for
+ * a linear last layer, probabilities for a softmax one. Batches of 256; no
+ * compile needed. NB_ERR_ARG for bad arguments. */
+nb_status nb_predict(nb_model *m, const float *x, int n, float *out);
+nb_status nb_predict_data(nb_model *m, const nb_dataset *data, float *out);
+
+/* ---- Inspection ---------------------------------------------------------- */
+
+/* Print a Keras-like summary: one row per layer (name, type, output shape,
+ * parameter count), then total / trainable / non-trainable parameters. */
+void nb_model_summary(const nb_model *m, FILE *out);
+
+/* ---- Files ----------------------------------------------------------------
+ * nb_save writes the architecture, compile settings, class names, weights and
+ * the optimizer's state (to resume training) in the format described in
+ * nn/FORMAT.md, atomically: a temporary file in the same folder is written,
+ * flushed, synced and renamed over path, so a failure leaves any old file intact.
+ * NB_ERR_ARG for NULL arguments; NB_ERR_IO (message names the file) on failure. */
+nb_status nb_save(nb_model *m, const char *path);
+
+/* Read a model written by nb_save (compiled when it was saved compiled, with the
+ * optimizer state restored). Everything is validated (magic, version, sizes,
+ * activations, CRC-32) before use. NULL with nb_last_error naming the file and
+ * the field on failure (NB_ERR_IO, NB_ERR_FORMAT, NB_ERR_NOMEM). */
+nb_model *nb_load(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

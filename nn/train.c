@@ -1,0 +1,326 @@
+/* train.c — fit, evaluate and predict: data checks, batch gathering, metrics.
+ *
+ * Keras semantics (keras/src/trainers/trainer.py, data_adapters): the validation
+ * split takes the last samples before shuffling; training samples are shuffled
+ * by index before each epoch; steps = ceil(n_train / batch) with the last partial
+ * batch kept; the loss and accuracy shown are batch-size-weighted running means
+ * of values computed before each update. Each step: gather the batch straight
+ * into the graph's inputs, forward, backward, one optimizer pass over the packed
+ * parameters. Nothing is allocated per step once the first has sized the buffers. */
+#include <math.h>
+#include <string.h>
+
+#include "nn_internal.h"
+
+/* ---- data ---- */
+
+static bool is_sparse(const nb_model *m) { return m->loss == NB_SPARSE_CATEGORICAL_CROSSENTROPY; }
+static bool has_accuracy(const nb_model *m) { return m->loss != NB_MEAN_SQUARED_ERROR; }
+
+/* Check a dataset for the model: sizes, arrays present, labels in range. */
+static nb_status check_data(const nb_model *m, const nb_dataset *d, const char *fn, const char *what, bool need_y)
+{
+    if (!d) return nb_fail(NB_ERR_ARG, "%s: %s is NULL", fn, what);
+    if (d->n < 1) return nb_fail(NB_ERR_ARG, "%s: %s needs n >= 1 samples, got %d", fn, what, d->n);
+    if (!d->x == !d->x_u8)
+        return nb_fail(NB_ERR_ARG, "%s: %s needs exactly one of x (floats) and x_u8 (bytes)", fn, what);
+    if (!need_y) return NB_OK;
+    if (is_sparse(m)) {
+        if (!d->labels == !d->labels_u8)
+            return nb_fail(NB_ERR_ARG, "%s: %s needs class labels (labels or labels_u8) for %s", fn, what, nb_loss_name(m->loss));
+        int k = nb_model_output_width(m);
+        for (int i = 0; i < d->n; i++) {
+            int32_t c = d->labels ? d->labels[i] : (int32_t)d->labels_u8[i];
+            if (c < 0 || c >= k)
+                return nb_fail(NB_ERR_LABEL, "%s: %s label %d of sample %d is outside the valid range [0, %d)", fn, what,
+                               (int)c, i, k);
+        }
+    } else if (!d->y) {
+        return nb_fail(NB_ERR_ARG, "%s: %s needs float targets y (n x %d) for %s", fn, what, nb_model_output_width(m),
+                       nb_loss_name(m->loss));
+    }
+    return NB_OK;
+}
+
+/* Fill x (and y when given) with `count` samples: sample i is idx[start + i], or
+ * start + i when idx is NULL. */
+static nb_status gather(const nb_model *m, const nb_dataset *d, const int32_t *idx, int start, int count, nb_tensor *x,
+                        nb_tensor *y)
+{
+    nb_status s = nb_input_set_batch(x, count);
+    if (s == NB_OK && y) s = nb_input_set_batch(y, count);
+    if (s != NB_OK) return s;
+    const size_t in = (size_t)m->input_width, k = (size_t)nb_model_output_width(m);
+    const float scale = d->x_scale != 0.0f ? d->x_scale : 1.0f;
+    for (int i = 0; i < count; i++) {
+        size_t r = idx ? (size_t)idx[start + i] : (size_t)(start + i);
+        float *dst = x->data + (size_t)i * in;
+        if (d->x) {
+            memcpy(dst, d->x + r * in, in * sizeof *dst);
+        } else {
+            const uint8_t *src = d->x_u8 + r * in;
+            for (size_t j = 0; j < in; j++) dst[j] = (float)src[j] * scale;
+        }
+        if (!y) continue;
+        if (y->dtype == NB_I32) y->idata[i] = d->labels ? d->labels[r] : (int32_t)d->labels_u8[r];
+        else memcpy(y->data + (size_t)i * k, d->y + r * k, k * sizeof *y->data);
+    }
+    return NB_OK;
+}
+
+/* Correct predictions in the current batch of the training graph. */
+static int count_correct(const nb_model *m)
+{
+    const nb_tensor *out = m->tout, *y = m->ty;
+    int b = out->shape[0], k = nb_cols(out), correct = 0;
+    for (int i = 0; i < b; i++) {
+        int p = nn_argmax(out->data + (size_t)i * k, k);
+        int t = y->dtype == NB_I32 ? y->idata[i] : nn_argmax(y->data + (size_t)i * k, k);
+        correct += p == t;
+    }
+    return correct;
+}
+
+/* Forward one batch; adds batch * loss and the correct count to the sums. */
+static nb_status run_batch(nb_model *m, double *loss_sum, double *correct)
+{
+    nb_status s = nb_forward(m->tg);
+    if (s != NB_OK) return s;
+    int b = m->tx->shape[0];
+    *loss_sum += (double)m->tloss->data[0] * b;
+    if (has_accuracy(m)) *correct += count_correct(m);
+    return NB_OK;
+}
+
+/* Mean loss / accuracy over samples [0, n) of d, in batches of `batch`. */
+static nb_status evaluate(nb_model *m, const nb_dataset *d, int batch, double *loss, double *acc)
+{
+    double loss_sum = 0, correct = 0;
+    for (int at = 0; at < d->n; at += batch) {
+        int b = d->n - at < batch ? d->n - at : batch;
+        nb_status s = gather(m, d, NULL, at, b, m->tx, m->ty);
+        if (s == NB_OK) s = run_batch(m, &loss_sum, &correct);
+        if (s != NB_OK) return s;
+    }
+    *loss = loss_sum / d->n;
+    *acc = has_accuracy(m) ? correct / d->n : NAN;
+    return NB_OK;
+}
+
+static nb_dataset make_data(const nb_model *m, const float *x, const void *y, int n)
+{
+    nb_dataset d = {.n = n, .x = x};
+    if (m && is_sparse(m)) d.labels = y;
+    else d.y = y;
+    return d;
+}
+
+/* ---- history ---- */
+
+void nb_history_free(nb_history *h)
+{
+    if (!h) return;
+    nb_free(h->loss);
+    nb_free(h->accuracy);
+    nb_free(h->val_loss);
+    nb_free(h->val_accuracy);
+    memset(h, 0, sizeof *h);
+}
+
+static nb_status history_alloc(nb_history *h, int epochs, bool val)
+{
+    memset(h, 0, sizeof *h);
+    h->loss = nb_calloc((size_t)epochs, sizeof *h->loss);
+    h->accuracy = nb_calloc((size_t)epochs, sizeof *h->accuracy);
+    if (val) {
+        h->val_loss = nb_calloc((size_t)epochs, sizeof *h->val_loss);
+        h->val_accuracy = nb_calloc((size_t)epochs, sizeof *h->val_accuracy);
+    }
+    if (!h->loss || !h->accuracy || (val && (!h->val_loss || !h->val_accuracy))) {
+        nb_history_free(h);
+        return nb_fail(NB_ERR_NOMEM, "nb_fit: out of memory for the history");
+    }
+    return NB_OK;
+}
+
+/* ---- fit ---- */
+
+nb_status nb_fit_data(nb_model *m, const nb_dataset *data, const nb_fit_opts *opts, nb_history *history)
+{
+    if (history) memset(history, 0, sizeof *history);
+    if (!m) return nb_fail(NB_ERR_ARG, "nb_fit: model is NULL");
+    if (!m->tg) return nb_fail(NB_ERR_STATE, "nb_fit: the model is not compiled; call nb_compile first");
+    nb_fit_opts o = opts ? *opts : (nb_fit_opts){0};
+    int epochs = o.epochs ? o.epochs : 1, batch = o.batch_size ? o.batch_size : 32;
+    if (epochs < 1) return nb_fail(NB_ERR_ARG, "nb_fit: epochs must be >= 1, got %d", epochs);
+    if (batch < 1) return nb_fail(NB_ERR_ARG, "nb_fit: batch_size must be >= 1, got %d", batch);
+    if (!(o.validation_split >= 0.0f && o.validation_split < 1.0f))
+        return nb_fail(NB_ERR_ARG, "nb_fit: validation_split must be in [0, 1), got %g", (double)o.validation_split);
+    if ((unsigned)o.verbose > NB_VERBOSE_EPOCH) return nb_fail(NB_ERR_ARG, "nb_fit: unknown verbose value %d", (int)o.verbose);
+    nb_status s = check_data(m, data, "nb_fit", "the training data", true);
+    if (s != NB_OK) return s;
+
+    /* the split: Keras's split_at = ceil(n * (1 - validation_split)) */
+    nb_dataset train = *data, val = {0};
+    bool has_val = false;
+    if (o.validation_data) {
+        s = check_data(m, o.validation_data, "nb_fit", "validation_data", true);
+        if (s != NB_OK) return s;
+        val = *o.validation_data;
+        has_val = true;
+    } else if (o.validation_split > 0.0f) {
+        int split_at = (int)ceil((double)data->n * (1.0 - (double)o.validation_split));
+        if (split_at < 1 || split_at >= data->n)
+            return nb_fail(NB_ERR_ARG, "nb_fit: validation_split %g of %d samples leaves %d for training and %d for validation",
+                           (double)o.validation_split, data->n, split_at, data->n - split_at);
+        size_t in = (size_t)m->input_width, k = (size_t)nb_model_output_width(m);
+        train.n = split_at;
+        val = *data;
+        val.n = data->n - split_at;
+        if (val.x) val.x += (size_t)split_at * in;
+        if (val.x_u8) val.x_u8 += (size_t)split_at * in;
+        if (val.labels) val.labels += split_at;
+        if (val.labels_u8) val.labels_u8 += split_at;
+        if (val.y) val.y += (size_t)split_at * k;
+        has_val = true;
+    }
+    const int n = train.n, steps = (n + batch - 1) / batch;
+
+    nb_history h;
+    s = history_alloc(&h, epochs, has_val);
+    if (s != NB_OK) return s;
+    h.steps_per_epoch = steps;
+    h.train_samples = n;
+    h.val_samples = has_val ? val.n : 0;
+    int32_t *idx = nb_malloc((size_t)n * sizeof *idx);
+    if (!idx) {
+        nb_history_free(&h);
+        return nb_fail(NB_ERR_NOMEM, "nb_fit: out of memory for %d sample indices", n);
+    }
+    for (int i = 0; i < n; i++) idx[i] = i;
+    nb_rng shuffle = m->shuffle_rng;
+    if (o.seed) nb_rng_seed(&shuffle, o.seed);
+
+    nb_graph *g = m->tg;
+    float *w = nb_graph_param_data(g), *grad = nb_graph_param_grad(g);
+    const size_t np = nb_graph_param_count(g);
+    nn_progbar bar = {0};
+    for (int e = 0; e < epochs && s == NB_OK; e++) {
+        if (!o.no_shuffle) nb_rng_shuffle(&shuffle, idx, n);
+        nn_progbar_epoch(&bar, o.out, o.verbose, e, epochs, steps);
+        double loss_sum = 0, correct = 0;
+        nn_metrics mt = {.has_acc = has_accuracy(m)};
+        for (int step = 0; step < steps; step++) {
+            int start = step * batch, b = n - start < batch ? n - start : batch;
+            s = gather(m, &train, idx, start, b, m->tx, m->ty);
+            if (s == NB_OK) {
+                memset(grad, 0, np * sizeof *grad); /* nb_backward clears the rest */
+                s = run_batch(m, &loss_sum, &correct);
+            }
+            if (s == NB_OK && !isfinite(m->tloss->data[0]))
+                s = nb_fail(NB_ERR_NUMERIC, "nb_fit: the loss became %g at epoch %d, step %d", (double)m->tloss->data[0],
+                            e + 1, step + 1);
+            if (s == NB_OK) s = nb_backward(g, m->tloss);
+            if (s == NB_OK) s = nb_optimizer_step(m->opt, w, grad, np);
+            if (s != NB_OK) break;
+            int seen = start + b;
+            mt.loss = loss_sum / seen;
+            mt.acc = mt.has_acc ? correct / seen : NAN;
+            nn_progbar_update(&bar, step + 1, &mt);
+            if (o.on_step) o.on_step(o.ctx, e, step, steps, mt.loss, mt.acc);
+        }
+        if (s != NB_OK) break;
+        h.loss[e] = (float)mt.loss;
+        h.accuracy[e] = (float)mt.acc;
+        if (has_val) {
+            s = evaluate(m, &val, batch, &mt.val_loss, &mt.val_acc);
+            if (s != NB_OK) break;
+            mt.has_val = true;
+            h.val_loss[e] = (float)mt.val_loss;
+            h.val_accuracy[e] = (float)mt.val_acc;
+        }
+        h.epochs = e + 1;
+        nn_progbar_finish(&bar, &mt);
+    }
+    if (bar.mode == 1 && s != NB_OK && bar.prev_width) fputc('\n', bar.out);
+    m->shuffle_rng = o.seed ? m->shuffle_rng : shuffle;
+    memcpy(m->w, w, np * sizeof *w);
+    m->ig_stale = true;
+    nb_free(idx);
+    if (history) *history = h;
+    else nb_history_free(&h);
+    return s;
+}
+
+nb_status nb_fit(nb_model *m, const float *x, const void *y, int n, const nb_fit_opts *opts, nb_history *history)
+{
+    nb_dataset d = make_data(m, x, y, n);
+    return nb_fit_data(m, &d, opts, history);
+}
+
+/* ---- evaluate ---- */
+
+nb_status nb_evaluate_data(nb_model *m, const nb_dataset *data, float *loss, float *accuracy)
+{
+    if (!m) return nb_fail(NB_ERR_ARG, "nb_evaluate: model is NULL");
+    if (!m->tg) return nb_fail(NB_ERR_STATE, "nb_evaluate: the model is not compiled; call nb_compile first");
+    nb_status s = check_data(m, data, "nb_evaluate", "the data", true);
+    if (s != NB_OK) return s;
+    double l, a;
+    s = evaluate(m, data, 32, &l, &a);
+    if (s != NB_OK) return s;
+    if (loss) *loss = (float)l;
+    if (accuracy) *accuracy = (float)a;
+    return NB_OK;
+}
+
+nb_status nb_evaluate(nb_model *m, const float *x, const void *y, int n, float *loss, float *accuracy)
+{
+    nb_dataset d = make_data(m, x, y, n);
+    return nb_evaluate_data(m, &d, loss, accuracy);
+}
+
+/* ---- predict ---- */
+
+#define PREDICT_BATCH 256
+
+nb_status nb_predict_data(nb_model *m, const nb_dataset *data, float *out)
+{
+    if (!m || !out) return nb_fail(NB_ERR_ARG, "nb_predict: model or output NULL");
+    if (m->n_layers == 0) return nb_fail(NB_ERR_STATE, "nb_predict: the model has no layer");
+    nb_status s = check_data(m, data, "nb_predict", "the data", false);
+    if (s != NB_OK) return s;
+    if (!m->ig) {
+        nb_graph *g = nb_graph_new();
+        nb_tensor *x = NULL, *y = g ? nn_build_layers(m, g, &x) : NULL;
+        if (!y) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "%s", g && nb_graph_error(g) ? nb_graph_error(g) : nb_last_error());
+            nb_graph_free(g);
+            return nb_fail(NB_ERR_NOMEM, "nb_predict: building the inference graph failed: %s", msg);
+        }
+        m->ig = g;
+        m->ix = x;
+        m->iout = y;
+        m->ig_stale = true;
+    }
+    if (m->ig_stale) {
+        nn_weights_to_graph(m, m->ig);
+        m->ig_stale = false;
+    }
+    const size_t k = (size_t)nb_model_output_width(m);
+    for (int at = 0; at < data->n; at += PREDICT_BATCH) {
+        int b = data->n - at < PREDICT_BATCH ? data->n - at : PREDICT_BATCH;
+        s = gather(m, data, NULL, at, b, m->ix, NULL);
+        if (s == NB_OK) s = nb_forward(m->ig);
+        if (s != NB_OK) return s;
+        memcpy(out + (size_t)at * k, m->iout->data, (size_t)b * k * sizeof *out);
+    }
+    return NB_OK;
+}
+
+nb_status nb_predict(nb_model *m, const float *x, int n, float *out)
+{
+    nb_dataset d = {.n = n, .x = x};
+    return nb_predict_data(m, &d, out);
+}
