@@ -33,11 +33,16 @@ const char *nb_activation_name(nb_activation a);
 /* ---- linear algebra (ops/matmul.c) ---- */
 
 /* (M, K) · (K, N) -> (M, N) with BLIS bli_sgemm; the backward passes use BLIS's
- * strides instead of materialised transposes. */
+ * strides instead of materialised transposes. Both inputs must be 2-D floats
+ * with matching inner sizes (NB_ERR_SHAPE names both shapes otherwise). */
 nb_tensor *nb_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b);
 
-/* Fused dense layer: act(x · w + b), x (B, in), w (in, out), b (out) or NULL for
- * no bias; act one of NB_LINEAR, NB_RELU, NB_SIGMOID, NB_TANH. One node. */
+/* Fused dense layer: act(x · w + b), x (B, in), w (in, out), b (out) or (1, out),
+ * or NULL for no bias; act one of NB_LINEAR, NB_RELU, NB_SIGMOID, NB_TANH: one
+ * node (GEMM, then one pass for bias and activation; its backward keeps a (B, out)
+ * scratch buffer). NB_SOFTMAX gives a linear dense node followed by an nb_softmax
+ * node, so the Keras losses below find the logits. Gradients go only to the
+ * sources that keep one. An unknown activation is NB_ERR_ARG. */
 nb_tensor *nb_dense(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b, nb_activation act);
 
 /* ---- elementwise (ops/elementwise.c) ----
@@ -49,33 +54,50 @@ nb_tensor *nb_mul(nb_graph *g, nb_tensor *a, nb_tensor *b);
 /* a * s for a constant s */
 nb_tensor *nb_scale(nb_graph *g, nb_tensor *a, float s);
 
-/* ---- activations (ops/activation.c) ---- */
+/* ---- activations (ops/activation.c) ----
+ * Elementwise, out has a's shape; a must be a float tensor. The sigmoid is
+ * evaluated without overflow for any |x|. */
 nb_tensor *nb_relu(nb_graph *g, nb_tensor *a);
 nb_tensor *nb_sigmoid(nb_graph *g, nb_tensor *a);
 nb_tensor *nb_tanh(nb_graph *g, nb_tensor *a);
-/* nb_relu / nb_sigmoid / nb_tanh / identity by enum (NB_SOFTMAX: nb_softmax). */
+/* nb_relu / nb_sigmoid / nb_tanh / identity by enum (NB_SOFTMAX: nb_softmax).
+ * NB_LINEAR returns a itself (no node); an unknown value is NB_ERR_ARG. */
 nb_tensor *nb_activate(nb_graph *g, nb_tensor *a, nb_activation act);
 
 /* ---- softmax family and losses (ops/softmax.c, ops/loss.c) ---- */
 
-/* Softmax / log-softmax over the last axis, max-subtracted (finite at ±1000). */
+/* Softmax / log-softmax over the last axis (any shape), max-subtracted
+ * (finite at ±1000). */
 nb_tensor *nb_softmax(nb_graph *g, nb_tensor *z);
 nb_tensor *nb_log_softmax(nb_graph *g, nb_tensor *z);
 
-/* tf.nn.sparse_softmax_cross_entropy_with_logits: logits (B, K), labels an
- * NB_I32 tensor of B values in [0, K) -> per-example losses (B). One fused node. */
+/* tf.nn.sparse_softmax_cross_entropy_with_logits: logits (B, K) floats, labels an
+ * NB_I32 tensor of shape (B) or (B, 1) with values in [0, K) -> per-example
+ * losses (B). One fused node: per row max, log-sum-exp and loss; the softmax is
+ * kept for the backward, dlogits += (softmax - onehot) * dloss. A label outside
+ * [0, K) is NB_ERR_LABEL, at build and at any later nb_forward, with TF's wording:
+ * "...: row 3: received a label value of 7 which is outside the valid range of
+ * [0, 5)". Labels get no gradient. */
 nb_tensor *nb_sparse_softmax_cross_entropy_with_logits(nb_graph *g, nb_tensor *logits, nb_tensor *labels);
 
 /* tf.nn.softmax_cross_entropy_with_logits: logits (B, K), labels (B, K) dense
- * (one-hot or soft) -> per-example losses (B). Gradient flows to logits only. */
+ * (one-hot or soft) floats -> per-example losses (B). One fused node. Gradient
+ * flows to logits only: (Σ labels) * softmax - labels, TF's softmax - labels
+ * when each row of labels sums to 1. */
 nb_tensor *nb_softmax_cross_entropy_with_logits(nb_graph *g, nb_tensor *logits, nb_tensor *labels);
 
 /* Keras SparseCategoricalCrossentropy, reduction sum_over_batch_size -> scalar.
- * from_logits false: y_pred are probabilities (renormalised, clipped to
- * [1e-7, 1 - 1e-7]); when y_pred is an nb_softmax node its logits are used. */
+ * from_logits true: the fused sparse softmax cross-entropy with the 1/B folded
+ * into its backward. from_logits false (Keras's TF backend): when y_pred is an
+ * nb_softmax node its logits are used as above; otherwise the probabilities are
+ * clipped to [1e-7, 1 - 1e-7] and loss = -log(clip(p)_y / Σ clip(p)) (at most
+ * -ln 1e-7 ≈ 16.118). Labels and errors as for the fused op above. */
 nb_tensor *nb_sparse_categorical_crossentropy(nb_graph *g, nb_tensor *y_pred, nb_tensor *labels, bool from_logits);
 
-/* Keras CategoricalCrossentropy (one-hot or soft targets (B, K)) -> scalar mean. */
+/* Keras CategoricalCrossentropy (one-hot or soft targets (B, K)) -> scalar mean.
+ * from_logits true, or y_pred an nb_softmax node: the fused softmax
+ * cross-entropy on the logits. Otherwise p is renormalised to p / Σ p, clipped
+ * to [1e-7, 1 - 1e-7], and loss = -Σ y log p. y_true gets no gradient. */
 nb_tensor *nb_categorical_crossentropy(nb_graph *g, nb_tensor *y_pred, nb_tensor *y_true, bool from_logits);
 
 /* Keras MeanSquaredError: mean over all elements of (y_pred - y_true)^2 -> scalar.
@@ -85,10 +107,13 @@ nb_tensor *nb_mean_squared_error(nb_graph *g, nb_tensor *y_pred, nb_tensor *y_tr
 /* ---- reductions and views (ops/reduce.c) ---- */
 nb_tensor *nb_sum(nb_graph *g, nb_tensor *a);  /* -> scalar */
 nb_tensor *nb_mean(nb_graph *g, nb_tensor *a); /* -> scalar */
-/* New shape of the same size; one dimension may be -1 (inferred on every run,
- * so a reshape of a batch input follows the batch). */
+/* New shape of the same size (float or int32; the data is copied); one
+ * dimension may be -1 (inferred on every run, so a reshape of a batch input
+ * follows the batch). A size that does not fit is NB_ERR_SHAPE naming both
+ * shapes; more than one -1, or a dimension < 1 otherwise, is NB_ERR_ARG. */
 nb_tensor *nb_reshape(nb_graph *g, nb_tensor *a, int ndim, const int *shape);
-/* (B, d1, ..., dn) -> (B, d1*...*dn) */
+/* (B, d1, ..., dn) -> (B, d1*...*dn), following the batch; (B) -> (B, 1). A 2-D
+ * tensor is already flat and is returned as it is (no node). */
 nb_tensor *nb_flatten(nb_graph *g, nb_tensor *a);
 
 /* ---- the op table ---- */
@@ -115,13 +140,14 @@ typedef enum nb_op_kind {
     NB_OP_COUNT
 } nb_op_kind;
 
-/* Every op definition, indexed by kind. */
+/* Every op definition, indexed by kind (static data, never NULL). */
 extern const nb_op *const nb_op_table[NB_OP_COUNT];
 
 /* The kind of op that made t, or -1 for a leaf or an op not in the table. */
 int nb_op_kind_of(const nb_tensor *t);
 
-/* Row-wise softmax of n rows of k floats, in place (for predictions). */
+/* Row-wise softmax of n rows of k floats, in place (for predictions),
+ * max-subtracted. Does nothing for a NULL x or n, k < 1. */
 void nb_softmax_rows(float *x, int n, int k);
 
 #ifdef __cplusplus
