@@ -311,22 +311,25 @@ static nb_status parse(reader *r, nb_model **out)
         r->at += len;
         if ((s = get_u32(r, "optimizer n_hparams", 1, NB_OPTIM_MAX_HPARAMS, &nh)) != NB_OK) return s;
         if ((s = get_floats(r, "optimizer hparams", hp, nh)) != NB_OK) return s;
-        if ((s = get_u64(r, "optimizer iterations", &iters)) != NB_OK) return s;
-        if ((s = get_u32(r, "optimizer n_slots", 0, NB_OPTIM_MAX_SLOTS, &ns)) != NB_OK) return s;
-        if ((s = get_u64(r, "optimizer slot_length", &slot_len)) != NB_OK) return s;
-        if (slot_len != 0 && slot_len != m->n_params)
-            return nb_fail(NB_ERR_FORMAT, "nb_load: '%s': optimizer slot_length is %llu, expected 0 or %zu", r->path,
-                           (unsigned long long)slot_len, m->n_params);
         nb_optimizer *opt = nb_optimizer_create(name, hp, (int)nh);
         if (!opt) {
             char msg[256];
             snprintf(msg, sizeof msg, "%s", nb_last_error());
             return nb_fail(NB_ERR_FORMAT, "nb_load: '%s': optimizer: %s", r->path, msg);
         }
-        if ((uint32_t)opt->n_slots != ns) {
+        if ((s = get_u64(r, "optimizer iterations", &iters)) == NB_OK &&
+            (s = get_u32(r, "optimizer n_slots", 0, NB_OPTIM_MAX_SLOTS, &ns)) == NB_OK &&
+            (s = get_u64(r, "optimizer slot_length", &slot_len)) == NB_OK) {
+            if ((uint32_t)opt->n_slots != ns)
+                s = nb_fail(NB_ERR_FORMAT, "nb_load: '%s': optimizer \"%s\" keeps %d state vectors, the file has %u",
+                            r->path, name, opt->n_slots, ns);
+            else if (slot_len != 0 && slot_len != m->n_params)
+                s = nb_fail(NB_ERR_FORMAT, "nb_load: '%s': optimizer slot_length is %llu, expected 0 or %zu", r->path,
+                            (unsigned long long)slot_len, m->n_params);
+        }
+        if (s != NB_OK) {
             nb_optimizer_free(opt);
-            return nb_fail(NB_ERR_FORMAT, "nb_load: '%s': optimizer \"%s\" keeps %d state vectors, the file has %u", r->path,
-                           name, opt->n_slots, ns);
+            return s;
         }
         if ((s = nb_compile(m, &(nb_compile_opts){.loss = (nb_loss)loss, .from_logits = logits != 0, .optimizer = opt})) != NB_OK)
             return s;
