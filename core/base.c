@@ -78,6 +78,29 @@ void nb_free(void *ptr)
     if (ptr) allocator.free(allocator.ctx, ptr);
 }
 
+/* ---- BLIS kernels ----
+ * Debian's BLIS 0.9 picks its kernels from the CPU model and does not know recent
+ * AVX-512 parts (AMD Zen 4, some virtual CPUs report only "AMD EPYC"): it then
+ * falls back to the portable "generic" kernels, about 5x slower. Before BLIS
+ * initialises (this constructor runs when the library is loaded), choose the
+ * Skylake-X kernels when the CPU has the AVX-512 subsets they use. A
+ * BLIS_ARCH_TYPE already set by the user always wins; NB_BLIS_AUTO_ARCH=0 turns
+ * this off. */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+__attribute__((constructor)) static void choose_blis_kernels(void)
+{
+    const char *off = getenv("NB_BLIS_AUTO_ARCH");
+    if ((off && strcmp(off, "0") == 0) || getenv("BLIS_ARCH_TYPE")) return;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
+        char id[16];
+        snprintf(id, sizeof id, "%d", (int)BLIS_ARCH_SKX);
+        setenv("BLIS_ARCH_TYPE", id, 0);
+    }
+}
+#endif
+
 /* ---- threads ---- */
 
 static int num_threads; /* 0: not decided yet */
