@@ -8,6 +8,11 @@
 
 enum { FLAG_PACKED = 1 << 8 }; /* internal: data/grad live in the graph's packed buffers */
 
+/* Every float buffer gets PAD spare elements past its end: BLIS's generic GEMM
+ * kernels (the fallback on CPUs Debian's BLIS does not recognise) read a few
+ * elements past the end of the output matrix when beta != 0. */
+#define PAD 16
+
 /* Largest tensor accepted: 2^31 - 1 elements (8 GiB of floats). */
 #define MAX_ELEMENTS ((size_t)0x7fffffff)
 
@@ -117,19 +122,20 @@ static nb_status ensure_cap(nb_tensor *t, size_t n)
     if (n <= t->cap) return NB_OK;
     assert(!(t->flags & FLAG_PACKED)); /* parameters never change size */
     if (t->dtype == NB_I32) {
-        int32_t *p = nb_realloc(t->idata, n * sizeof *p);
+        int32_t *p = nb_realloc(t->idata, (n + PAD) * sizeof *p);
         if (!p) return nb_node_fail(t, NB_ERR_NOMEM, "out of memory for a tensor of %zu elements", n);
         t->idata = p;
     } else {
-        float *p = nb_realloc(t->data, n * sizeof *p);
+        float *p = nb_realloc(t->data, (n + PAD) * sizeof *p);
         if (!p) return nb_node_fail(t, NB_ERR_NOMEM, "out of memory for a tensor of %zu elements", n);
+        memset(p + n, 0, PAD * sizeof *p);
         t->data = p;
     }
     if (t->flags & NB_FLAG_NEEDS_GRAD) {
-        float *p = nb_realloc(t->grad, n * sizeof *p);
+        float *p = nb_realloc(t->grad, (n + PAD) * sizeof *p);
         if (!p) return nb_node_fail(t, NB_ERR_NOMEM, "out of memory for a gradient of %zu elements", n);
         t->grad = p;
-        memset(t->grad, 0, n * sizeof *p);
+        memset(t->grad, 0, (n + PAD) * sizeof *p);
     }
     t->cap = n;
     return NB_OK;
@@ -274,11 +280,12 @@ nb_tensor *nb_node(nb_graph *g, const nb_op *op, nb_tensor *const *src, int n_sr
 float *nb_scratch(nb_tensor *t, size_t n)
 {
     if (n <= t->scratch_cap) return t->scratch;
-    float *p = nb_realloc(t->scratch, n * sizeof *p);
+    float *p = nb_realloc(t->scratch, (n + PAD) * sizeof *p);
     if (!p) {
         nb_node_fail(t, NB_ERR_NOMEM, "%s: out of memory for %zu floats of scratch", t->op ? t->op->name : "tensor", n);
         return NULL;
     }
+    memset(p + n, 0, PAD * sizeof *p);
     t->scratch = p;
     t->scratch_cap = n;
     return p;
@@ -337,7 +344,7 @@ nb_status nb_graph_pack_params(nb_graph *g)
     for (int i = 0; i < g->n; i++)
         if (g->nodes[i]->flags & NB_FLAG_PARAM) total += g->nodes[i]->size;
     if (total == 0) return NB_OK;
-    float *pd = nb_malloc(total * sizeof *pd), *pg = nb_malloc(total * sizeof *pg);
+    float *pd = nb_calloc(total + PAD, sizeof *pd), *pg = nb_calloc(total + PAD, sizeof *pg);
     if (!pd || !pg) {
         nb_free(pd);
         nb_free(pg);

@@ -45,7 +45,7 @@ case "$stage" in
     suites=()
     for s in core nn optim failinject; do [ -f "tests/test_$s.c" ] && suites+=("$s"); done
     meson test -C build-valgrind --print-errorlogs --timeout-multiplier 10 \
-      --wrap='valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=all --show-leak-kinds=definite,indirect,possible -q' \
+      --wrap='valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --show-leak-kinds=definite,indirect,possible -q' \
       "${suites[@]}"
     ;;
   fuzz)
