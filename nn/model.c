@@ -245,7 +245,8 @@ nb_status nb_compile(nb_model *m, const nb_compile_opts *opts)
     if (!loss || s != NB_OK) {
         if (!loss) {
             snprintf(prev, sizeof prev, "%s", g && nb_graph_error(g) ? nb_graph_error(g) : nb_last_error());
-            s = nb_fail(g ? NB_ERR_ARG : NB_ERR_NOMEM, "nb_compile: building the training graph failed: %s", prev);
+            s = nb_fail(!g || strstr(prev, "out of memory") ? NB_ERR_NOMEM : NB_ERR_ARG,
+                        "nb_compile: building the training graph failed: %s", prev);
         }
         nb_graph_free(g);
         if (opt != m->opt) nb_optimizer_free(opt);

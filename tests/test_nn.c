@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "nabla.h"
+#include "nb_blis.h" /* bli_finalize: release BLIS's pools so a leak check sees only ours */
 
 /* ---- data: the Keras softmax lab's four Gaussian blobs in 2-D ---- */
 
@@ -534,6 +535,16 @@ static void test_errors(void **state)
     assert_int_equal(nb_model_set_weights(m, w0, nb_model_param_count(m)), NB_OK);
     assert_int_equal(nb_predict(m, blob_x, 2, out), NB_OK);
     assert_true(out[0] == 0 && out[2] == 5 && out[5] == 5);
+    /* compiling again keeps the weights and takes the new optimizer; a failed
+     * compile keeps the previous compilation (and frees the optimizer it got) */
+    assert_int_equal(nb_compile(m, &(nb_compile_opts){.loss = NB_MEAN_SQUARED_ERROR, .optimizer = nb_sgd(0.1f)}), NB_OK);
+    assert_string_equal(nb_model_optimizer(m)->def->name, "sgd");
+    assert_int_equal(nb_model_loss(m), NB_MEAN_SQUARED_ERROR);
+    assert_int_equal(nb_compile(m, &(nb_compile_opts){.loss = (nb_loss)0, .optimizer = nb_adam(0.1f)}), NB_ERR_ARG);
+    assert_string_equal(nb_model_optimizer(m)->def->name, "sgd");
+    free(w1);
+    w1 = weights_of(m);
+    assert_memory_equal(w0, w1, nb_model_param_count(m) * sizeof *w0);
     free(w0);
     free(w1);
     nb_model_free(m);
@@ -926,6 +937,89 @@ static void test_atomic_save(void **state)
     nb_model_free(big);
 }
 
+/* ---- failure injection: fail the k-th allocation of a whole model program ---- */
+
+static long fi_countdown = -1;
+static long fi_live;
+static void *fi_alloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    if (fi_countdown == 0) return NULL;
+    if (fi_countdown > 0) fi_countdown--;
+    void *p = malloc(n);
+    if (p) fi_live++;
+    return p;
+}
+static void *fi_realloc(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    if (fi_countdown == 0) return NULL;
+    if (fi_countdown > 0) fi_countdown--;
+    void *q = realloc(p, n);
+    if (q && !p) fi_live++;
+    return q;
+}
+static void fi_free(void *ctx, void *p)
+{
+    (void)ctx;
+    if (p) fi_live--;
+    free(p);
+}
+
+/* Returns 0 when every step succeeded; each failure must leave a message. */
+static int model_program(const char *path)
+{
+    int rc = 1;
+    nb_model *m = nb_sequential(2), *l = NULL;
+    float out[8];
+    nb_history h = {0};
+    if (!m) goto done;
+    if (nb_add_dense(m, 5, NB_RELU) || nb_add_dense(m, 4, NB_SOFTMAX)) goto done;
+    if (nb_model_set_class_names(m, fashion, 4)) goto done;
+    if (nb_predict(m, blob_x, 2, out)) goto done;
+    if (nb_compile(m, &(nb_compile_opts){.loss = NB_SPARSE_CATEGORICAL_CROSSENTROPY, .optimizer = nb_adam(0.01f)}))
+        goto done;
+    nb_fit_opts o = quiet;
+    o.epochs = 2;
+    o.validation_split = 0.25f;
+    if (nb_fit(m, blob_x, blob_y, 40, &o, &h)) goto done;
+    if (nb_predict(m, blob_x, 2, out)) goto done;
+    if (nb_save(m, path)) goto done;
+    l = nb_load(path);
+    if (!l) goto done;
+    rc = 0;
+done:
+    if (rc) assert_true(nb_last_error()[0] != '\0');
+    nb_history_free(&h);
+    nb_model_free(l);
+    nb_model_free(m);
+    return rc;
+}
+
+static void test_failure_injection(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/fi.nb", tmpdir);
+    static const nb_allocator failing = {fi_alloc, fi_realloc, fi_free, NULL};
+    nb_set_allocator(&failing);
+    int failures = 0;
+    for (long k = 0;; k++) {
+        fi_countdown = k;
+        fi_live = 0;
+        nb_clear_error();
+        int rc = model_program(path);
+        assert_int_equal(fi_live, 0); /* everything freed, also after a failure */
+        if (rc == 0) break;
+        failures++;
+        assert_true(k < 10000);
+    }
+    fi_countdown = -1;
+    nb_set_allocator(NULL);
+    assert_true(failures > 20); /* the program does allocate; each failure was survived */
+    assert_true(no_temp_files());
+}
+
 int main(void)
 {
     make_blobs();
@@ -946,6 +1040,9 @@ int main(void)
         cmocka_unit_test(test_save_load_roundtrip),
         cmocka_unit_test(test_load_corruption),
         cmocka_unit_test(test_atomic_save),
+        cmocka_unit_test(test_failure_injection),
     };
-    return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
+    int failed = cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
+    bli_finalize();
+    return failed;
 }
