@@ -1,8 +1,11 @@
 /* debug.c — graph printing, DOT output, gradient checking, numerics check. */
 #include <math.h>
+#include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "nb_debug.h"
+#include "core_internal.h"
 #include "nb_op.h"
 
 static const char *op_name(const nb_tensor *t)
@@ -151,4 +154,65 @@ nb_status nb_check_numerics(const nb_graph *g)
         }
     }
     return NB_OK;
+}
+
+/* ---- per-op timing ---- */
+
+enum { PROFILE_ROWS = 64 };
+static struct profile_row {
+    const nb_op *op;
+    unsigned long calls;
+    double fwd_s, bwd_s;
+} profile[PROFILE_ROWS];
+static int profile_rows;
+bool nb__profiling;
+
+void nb_profile_enable(bool on) { nb__profiling = on; }
+
+void nb_profile_reset(void)
+{
+    memset(profile, 0, sizeof profile);
+    profile_rows = 0;
+}
+
+double nb__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void nb__profile_add(const nb_op *op, bool backward, double seconds)
+{
+    int i = 0;
+    while (i < profile_rows && profile[i].op != op) i++;
+    if (i == profile_rows) {
+        if (profile_rows == PROFILE_ROWS) return;
+        profile[profile_rows++].op = op;
+    }
+    if (backward) profile[i].bwd_s += seconds;
+    else {
+        profile[i].fwd_s += seconds;
+        profile[i].calls++;
+    }
+}
+
+static int by_total(const void *a, const void *b)
+{
+    const struct profile_row *x = a, *y = b;
+    double tx = x->fwd_s + x->bwd_s, ty = y->fwd_s + y->bwd_s;
+    return (tx < ty) - (tx > ty);
+}
+
+int nb_profile_print(FILE *out)
+{
+    if (!out) return 0;
+    struct profile_row rows[PROFILE_ROWS];
+    memcpy(rows, profile, sizeof rows);
+    qsort(rows, (size_t)profile_rows, sizeof rows[0], by_total);
+    fprintf(out, "%-34s %10s %12s %12s %12s\n", "op", "calls", "forward ms", "backward ms", "us/call");
+    for (int i = 0; i < profile_rows; i++)
+        fprintf(out, "%-34s %10lu %12.1f %12.1f %12.2f\n", rows[i].op->name, rows[i].calls, 1e3 * rows[i].fwd_s,
+                1e3 * rows[i].bwd_s, rows[i].calls ? 1e6 * (rows[i].fwd_s + rows[i].bwd_s) / (double)rows[i].calls : 0.0);
+    return profile_rows;
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core_internal.h"
 #include "nb_op.h"
 
 enum { FLAG_PACKED = 1 << 8 }; /* internal: data/grad live in the graph's packed buffers */
@@ -297,9 +298,11 @@ nb_status nb_forward(nb_graph *g)
     for (int i = 0; i < g->n; i++) {
         nb_tensor *t = g->nodes[i];
         if (!t->op) continue;
+        double t0 = nb__profiling ? nb__now() : 0;
         nb_status s = derive(t);
         if (s == NB_OK) s = t->op->forward(t);
         if (s != NB_OK) return s;
+        if (nb__profiling) nb__profile_add(t->op, false, nb__now() - t0);
     }
     return NB_OK;
 }
@@ -322,7 +325,10 @@ nb_status nb_backward(nb_graph *g, nb_tensor *loss)
     loss->grad[0] += 1.0f;
     for (int i = loss->id; i >= 0; i--) {
         nb_tensor *t = g->nodes[i];
-        if (t->op && t->grad) t->op->backward(t);
+        if (!t->op || !t->grad) continue;
+        double t0 = nb__profiling ? nb__now() : 0;
+        t->op->backward(t);
+        if (nb__profiling) nb__profile_add(t->op, true, nb__now() - t0);
     }
     return NB_OK;
 }

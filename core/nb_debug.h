@@ -3,6 +3,7 @@
 #ifndef NB_DEBUG_H
 #define NB_DEBUG_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "nb_tensor.h"
@@ -35,6 +36,17 @@ double nb_gradcheck(nb_graph *g, nb_tensor *loss, nb_tensor *const *params, int 
  * or NB_ERR_NUMERIC with a message naming the first node that holds one, its op,
  * the element and its inputs. */
 nb_status nb_check_numerics(const nb_graph *g);
+
+/* ---- Per-op timing ---------------------------------------------------------
+ * When enabled, nb_forward and nb_backward time every node and add the time to
+ * its op's row (process-wide, all graphs). Off by default; when off it costs one
+ * branch per node. Not thread-safe: profile one training loop at a time. */
+void nb_profile_enable(bool on);
+void nb_profile_reset(void);
+
+/* One row per op seen since the last reset: calls, forward and backward time in
+ * milliseconds, sorted by total time. Returns the number of rows printed. */
+int nb_profile_print(FILE *out);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,13 @@
+/* core_internal.h — shared between core's own files; not installed. */
+#ifndef NB_CORE_INTERNAL_H
+#define NB_CORE_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "nb_op.h"
+
+extern bool nb__profiling;                                     /* nb_profile_enable */
+double nb__now(void);                                          /* monotonic seconds */
+void nb__profile_add(const nb_op *op, bool backward, double seconds);
+
+#endif
