@@ -64,7 +64,7 @@ static void draw_digit(nb_rng *rng, int k, uint8_t *out)
     }
     plot_free(&c);
     float x[PRE_SIDE * PRE_SIDE];
-    assert_int_equal(pre_gray(gray, 48, 48, "digit", x), NB_OK);
+    assert_int_equal(pre_gray(gray, 48, 48, "digit", PRE_MNIST, x), NB_OK);
     for (int i = 0; i < PRE_SIDE * PRE_SIDE; i++) out[i] = (uint8_t)lrintf(255 * x[i]);
 }
 

@@ -114,7 +114,7 @@ static void test_off_centre_light_background(void **state)
     (void)state;
     write_ring("ring_gray.png", 1, 0);
     float out[N];
-    assert_int_equal(pre_image_file(at("ring_gray.png"), out), NB_OK);
+    assert_int_equal(pre_image_file(at("ring_gray.png"), PRE_MNIST, out), NB_OK);
     int bw, bh;
     double cx, cy;
     measure(out, &bw, &bh, &cx, &cy);
@@ -131,8 +131,26 @@ static void test_off_centre_light_background(void **state)
     /* the same picture light-on-dark is not inverted and gives the same result */
     write_ring("ring_dark.png", 1, 1);
     float out2[N];
-    assert_int_equal(pre_image_file(at("ring_dark.png"), out2), NB_OK);
+    assert_int_equal(pre_image_file(at("ring_dark.png"), PRE_MNIST, out2), NB_OK);
     for (int i = 0; i < N; i++) assert_float_equal(out[i], out2[i], 1e-3);
+}
+
+/* Fashion-MNIST's layout: longest side 28 px, the bounding box centred. */
+static void test_fashion_layout(void **state)
+{
+    (void)state;
+    write_ring("ring_f.png", 1, 0);
+    float out[N];
+    assert_int_equal(pre_image_file(at("ring_f.png"), PRE_FASHION, out), NB_OK);
+    int bw, bh;
+    double cx, cy;
+    measure(out, &bw, &bh, &cx, &cy);
+    assert_int_equal(bh, PRE_SIDE);
+    assert_in_range(bw, 16, 18); /* 60:100 of 28 */
+    int x0 = PRE_SIDE;
+    for (int i = 0; i < N; i++)
+        if (out[i] > 0 && i % PRE_SIDE < x0) x0 = i % PRE_SIDE;
+    assert_int_equal(x0, (PRE_SIDE - bw) / 2);
 }
 
 static void test_rgb_and_rgba(void **state)
@@ -142,9 +160,9 @@ static void test_rgb_and_rgba(void **state)
     write_ring("g.png", 1, 0);
     write_ring("rgb.png", 3, 0);
     write_ring("rgba.png", 4, 0);
-    assert_int_equal(pre_image_file(at("g.png"), gray), NB_OK);
-    assert_int_equal(pre_image_file(at("rgb.png"), rgb), NB_OK);
-    assert_int_equal(pre_image_file(at("rgba.png"), rgba), NB_OK);
+    assert_int_equal(pre_image_file(at("g.png"), PRE_MNIST, gray), NB_OK);
+    assert_int_equal(pre_image_file(at("rgb.png"), PRE_MNIST, rgb), NB_OK);
+    assert_int_equal(pre_image_file(at("rgba.png"), PRE_MNIST, rgba), NB_OK);
     for (int i = 0; i < N; i++) {
         assert_float_equal(gray[i], rgb[i], 0.02);
         assert_float_equal(gray[i], rgba[i], 0.02);
@@ -159,7 +177,7 @@ static void test_enlarges_small_ink(void **state)
     uint8_t img[16 * 16];
     for (int i = 0; i < 256; i++) img[i] = (i / 16 >= 2 && i / 16 < 8 && i % 16 >= 1 && i % 16 < 5) ? 0 : 255;
     float out[N];
-    assert_int_equal(pre_gray(img, 16, 16, "block", out), NB_OK);
+    assert_int_equal(pre_gray(img, 16, 16, "block", PRE_MNIST, out), NB_OK);
     int bw, bh;
     double cx, cy;
     measure(out, &bw, &bh, &cx, &cy);
@@ -197,14 +215,14 @@ static void test_absurd_dimensions(void **state)
     (void)state;
     float out[N];
     write_png_header("wide.png", 9000, 10);
-    assert_int_equal(pre_image_file(at("wide.png"), out), NB_ERR_FORMAT);
+    assert_int_equal(pre_image_file(at("wide.png"), PRE_MNIST, out), NB_ERR_FORMAT);
     assert_error_has("image of 9000x10 pixels is too large", at("wide.png"));
     write_png_header("big.png", 8000, 8400); /* each side fine, 67.2 M pixels > 2^26 */
-    assert_int_equal(pre_image_file(at("big.png"), out), NB_ERR_FORMAT);
+    assert_int_equal(pre_image_file(at("big.png"), PRE_MNIST, out), NB_ERR_FORMAT);
     assert_error_has("image of 8000x8400 pixels is too large", at("big.png"));
     /* an accepted size whose pixel data is missing fails at decoding */
     write_png_header("nodata.png", 100, 100);
-    assert_int_equal(pre_image_file(at("nodata.png"), out), NB_ERR_FORMAT);
+    assert_int_equal(pre_image_file(at("nodata.png"), PRE_MNIST, out), NB_ERR_FORMAT);
     assert_error_has("cannot decode the image", at("nodata.png"));
 }
 
@@ -216,22 +234,22 @@ static void test_not_an_image(void **state)
     assert_non_null(f);
     fputs("this is not a picture\n", f);
     fclose(f);
-    assert_int_equal(pre_image_file(at("notes.txt"), out), NB_ERR_FORMAT);
+    assert_int_equal(pre_image_file(at("notes.txt"), PRE_MNIST, out), NB_ERR_FORMAT);
     assert_error_has("not an image stb_image can read", at("notes.txt"));
     f = fopen(at("empty.png"), "w");
     assert_non_null(f);
     fclose(f);
-    assert_int_equal(pre_image_file(at("empty.png"), out), NB_ERR_FORMAT);
+    assert_int_equal(pre_image_file(at("empty.png"), PRE_MNIST, out), NB_ERR_FORMAT);
     assert_error_has("0 bytes is not a plausible image size", at("empty.png"));
-    assert_int_equal(pre_image_file(at("missing.png"), out), NB_ERR_IO);
+    assert_int_equal(pre_image_file(at("missing.png"), PRE_MNIST, out), NB_ERR_IO);
     assert_error_has("cannot open", at("missing.png"));
-    assert_int_equal(pre_image_file(dir, out), NB_ERR_IO);
+    assert_int_equal(pre_image_file(dir, PRE_MNIST, out), NB_ERR_IO);
     assert_error_has("not a regular file", dir);
     /* a blank picture has no ink */
     uint8_t blank[64 * 64];
     memset(blank, 200, sizeof blank);
     assert_true(stbi_write_png(at("blank.png"), 64, 64, 1, blank, 64));
-    assert_int_equal(pre_image_file(at("blank.png"), out), NB_ERR_FORMAT);
+    assert_int_equal(pre_image_file(at("blank.png"), PRE_MNIST, out), NB_ERR_FORMAT);
     assert_error_has("no ink found", at("blank.png"));
 }
 
@@ -239,6 +257,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_off_centre_light_background),
+        cmocka_unit_test(test_fashion_layout),
         cmocka_unit_test(test_rgb_and_rgba),
         cmocka_unit_test(test_enlarges_small_ink),
         cmocka_unit_test(test_absurd_dimensions),

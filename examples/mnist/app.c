@@ -490,10 +490,12 @@ static int cmd_predict(const options *o)
     apply_threads(o);
     nb_model *m = load_model(o->model, PRE_SIDE * PRE_SIDE);
     if (!m) return 1;
+    /* Place the picture as the model's data set was made (class names tell). */
+    pre_layout layout = !strcmp(class_name(m, 0), FASHION_NAMES[0]) ? PRE_FASHION : PRE_MNIST;
     int rc = 0;
     for (int i = 0; i < o->n_images; i++) {
         float x[PRE_SIDE * PRE_SIDE], p[IDX_CLASSES];
-        if (pre_image_file(o->images[i], x) || nb_predict(m, x, 1, p)) {
+        if (pre_image_file(o->images[i], layout, x) || nb_predict(m, x, 1, p)) {
             rc = fail_status();
             continue; /* report every picture */
         }

@@ -40,7 +40,7 @@ static void resample_1d(const float *src, int n, int stride, float *dst, int m, 
     }
 }
 
-nb_status pre_gray(const uint8_t *gray, int w, int h, const char *name, float *out)
+nb_status pre_gray(const uint8_t *gray, int w, int h, const char *name, pre_layout layout, float *out)
 {
     if (!name) name = "image";
     if (!gray || !out || w < 1 || h < 1) return nb_fail(NB_ERR_ARG, "%s: empty picture", name);
@@ -77,8 +77,8 @@ nb_status pre_gray(const uint8_t *gray, int w, int h, const char *name, float *o
                 if (y > y1) y1 = y;
             }
     if (x1 < 0) return nb_fail(NB_ERR_FORMAT, "%s: no ink found above the background", name);
-    int cw = x1 - x0 + 1, ch = y1 - y0 + 1, side = cw > ch ? cw : ch;
-    int ow = (int)lround((double)cw * PRE_BOX / side), oh = (int)lround((double)ch * PRE_BOX / side);
+    int cw = x1 - x0 + 1, ch = y1 - y0 + 1, side = cw > ch ? cw : ch, box_side = layout == PRE_FASHION ? PRE_SIDE : PRE_BOX;
+    int ow = (int)lround((double)cw * box_side / side), oh = (int)lround((double)ch * box_side / side);
     if (ow < 1) ow = 1;
     if (oh < 1) oh = 1;
     /* Horizontal pass row by row (ch x ow), then vertical (oh x ow): no full
@@ -94,7 +94,7 @@ nb_status pre_gray(const uint8_t *gray, int w, int h, const char *name, float *o
         resample_1d(row, cw, 1, tmp + (size_t)y * ow, ow, 1);
     }
 #undef INK
-    float box[PRE_BOX * PRE_BOX];
+    float box[PRE_SIDE * PRE_SIDE];
     for (int x = 0; x < ow; x++) resample_1d(tmp + x, ch, ow, box + x, oh, ow);
     free(row);
     free(tmp);
@@ -111,8 +111,10 @@ nb_status pre_gray(const uint8_t *gray, int w, int h, const char *name, float *o
             mx += v * (x + 0.5);
             my += v * (y + 0.5);
         }
-    /* Shift so the centre of mass lands at (14, 14), keeping the box inside. */
+    /* MNIST: shift so the centre of mass lands at (14, 14), keeping the box
+     * inside; Fashion-MNIST: centre the box. */
     int ox = (int)lround(PRE_SIDE / 2.0 - mx / mass), oy = (int)lround(PRE_SIDE / 2.0 - my / mass);
+    if (layout == PRE_FASHION) ox = (PRE_SIDE - ow) / 2, oy = (PRE_SIDE - oh) / 2;
     if (ox < 0) ox = 0;
     if (ox > PRE_SIDE - ow) ox = PRE_SIDE - ow;
     if (oy < 0) oy = 0;
@@ -123,7 +125,7 @@ nb_status pre_gray(const uint8_t *gray, int w, int h, const char *name, float *o
     return NB_OK;
 }
 
-nb_status pre_image_memory(const uint8_t *buf, size_t len, const char *name, float *out)
+nb_status pre_image_memory(const uint8_t *buf, size_t len, const char *name, pre_layout layout, float *out)
 {
     if (!name) name = "image";
     if (!buf || !out) return nb_fail(NB_ERR_ARG, "%s: NULL argument", name);
@@ -154,16 +156,16 @@ nb_status pre_image_memory(const uint8_t *buf, size_t len, const char *name, flo
             gray[i] = (uint8_t)lrintf(a * lum + (1 - a) * 255.0f);
         }
         stbi_image_free(pix);
-        s = pre_gray(gray, w, h, name, out);
+        s = pre_gray(gray, w, h, name, layout, out);
         free(gray);
     } else {
-        s = pre_gray(pix, w, h, name, out);
+        s = pre_gray(pix, w, h, name, layout, out);
         stbi_image_free(pix);
     }
     return s;
 }
 
-nb_status pre_image_file(const char *path, float *out)
+nb_status pre_image_file(const char *path, pre_layout layout, float *out)
 {
     if (!path || !out) return nb_fail(NB_ERR_ARG, "pre_image_file: NULL argument");
     FILE *f = fopen(path, "rb");
@@ -186,7 +188,7 @@ nb_status pre_image_file(const char *path, float *out)
     size_t got = fread(buf, 1, len, f);
     int err = ferror(f);
     fclose(f);
-    nb_status s = got == len && !err ? pre_image_memory(buf, len, path, out)
+    nb_status s = got == len && !err ? pre_image_memory(buf, len, path, layout, out)
                                      : nb_fail(NB_ERR_IO, "%s: read error (%zu of %zu bytes)", path, got, len);
     free(buf);
     return s;
