@@ -18,7 +18,7 @@
 #include <time.h>
 
 #include "nabla.h"
-#include "nb_blis.h"
+#include "direct_gemm.h"
 
 enum { MAX_LAYERS = 8 };
 
@@ -52,7 +52,7 @@ static int parse_layers(const char *s, config *c)
 static int parse(int argc, char **argv, config *c)
 {
     *c = (config){"train", {784, 128, 10}, 3, 32, 1, 60000, 3};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return -1;
         if (!strcmp(a, "--mode")) c->mode = v;
@@ -62,7 +62,6 @@ static int parse(int argc, char **argv, config *c)
         else if (!strcmp(a, "--samples")) c->samples = atoi(v);
         else if (!strcmp(a, "--epochs")) c->epochs = atoi(v);
         else return -1;
-        i++;
     }
     return c->batch >= 1 && c->threads >= 1 && c->samples >= 1 && c->epochs >= 1 ? 0 : -1;
 }
@@ -144,24 +143,22 @@ static double time_gemms(const config *c, const float *x)
         act[l] = calloc((size_t)B * widest + 16, sizeof(float));
         dact[l] = calloc((size_t)B * widest + 16, sizeof(float));
     }
-    float one = 1, zero = 0;
     double t0 = now();
     for (int s = 0; s < c->samples; s += B) {
         int b = c->samples - s < B ? c->samples - s : B;
         const float *in = x + (size_t)s * c->layers[0];
         for (int l = 0; l < L; l++) { /* act[l+1] = act[l] · w[l] */
             int k = c->layers[l], n = c->layers[l + 1];
-            bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, b, n, k, &one, (float *)(l ? act[l] : in), k, 1, w[l], n, 1,
-                      &zero, act[l + 1], n, 1);
+            direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, b, n, k, l ? act[l] : in, k, 1, w[l], n, 1, 0.0f,
+                         act[l + 1], n);
         }
         for (int l = L - 1; l >= 0; l--) {
             int k = c->layers[l], n = c->layers[l + 1];
             /* dw[l] += act[l]^T · dact[l+1];  dact[l] = dact[l+1] · w[l]^T */
-            bli_sgemm(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, k, n, b, &one, (float *)(l ? act[l] : in), k, 1, dact[l + 1], n,
-                      1, &one, dw[l], n, 1);
+            direct_sgemm(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, k, n, b, l ? act[l] : in, k, 1, dact[l + 1], n, 1, 1.0f,
+                         dw[l], n);
             if (l > 0)
-                bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, b, k, n, &one, dact[l + 1], n, 1, w[l], n, 1, &zero, dact[l],
-                          k, 1);
+                direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, b, k, n, dact[l + 1], n, 1, w[l], n, 1, 0.0f, dact[l], k);
         }
     }
     double dt = now() - t0;

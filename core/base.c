@@ -103,14 +103,15 @@ __attribute__((constructor)) static void choose_blis_kernels(void)
 
 /* ---- threads ---- */
 
+void nb__pool_resize(void); /* parallel.c */
+
 static int num_threads; /* 0: not decided yet */
 
 int nb_get_num_threads(void)
 {
     if (num_threads == 0) {
         const char *env = getenv("NB_NUM_THREADS");
-        int n = env ? atoi(env) : 1;
-        nb_set_num_threads(n >= 1 ? n : 1);
+        nb_set_num_threads(env ? atoi(env) : 1);
     }
     return num_threads;
 }
@@ -118,6 +119,10 @@ int nb_get_num_threads(void)
 void nb_set_num_threads(int n)
 {
     if (n < 1) n = 1;
+    if (n > 64) n = 64;
+    if (n == num_threads) return;
+    nb__pool_resize();
     num_threads = n;
-    bli_thread_set_num_threads(n);
+    /* nabla splits GEMMs itself (nb_sgemm); BLIS runs single-threaded in each part */
+    bli_thread_set_num_threads(1);
 }

@@ -27,6 +27,7 @@
  *   nb_tensor.h tensors, graphs, inputs and parameters, forward / backward
  *   nb_op.h     how an op plugs into the graph (for writing new ops)
  *   nb_rng.h    the seeded random generator (PCG32)
+ *   nb_parallel.h  nb_parallel_for and nb_sgemm (threads: nb_set_num_threads)
  *   nb_debug.h  nb_graph_print, nb_graph_dot, nb_gradcheck, nb_check_numerics
  *   nb_ops.h    the ops: matmul, dense, add/sub/mul/scale, activations,
  *               softmax, the cross-entropy losses, reductions, reshape
@@ -46,6 +47,7 @@
 #include "nb_op.h"
 #include "nb_rng.h"
 #include "nb_debug.h"
+#include "nb_parallel.h"
 #include "nb_ops.h"
 #include "nb_optim.h"
 #include "nb_nn.h"

@@ -74,8 +74,12 @@ void *nb_calloc(size_t count, size_t size);
 void *nb_realloc(void *ptr, size_t size);
 void nb_free(void *ptr);
 
-/* BLIS threads used by every GEMM (and by other parallel kernels); n >= 1.
- * The default is 1, or NB_NUM_THREADS from the environment when set. */
+/* Threads used by GEMMs and the optimizer update (1..64; values below 1 mean 1).
+ * The default is 1, or NB_NUM_THREADS from the environment when set. Change it
+ * only while no other thread is running nabla code. Work is split by output
+ * rows/columns, never inside a sum, yet BLIS may choose a kernel with another
+ * summation order for a smaller piece of a product: results can differ in the
+ * last bits between thread counts (the same count always gives the same bits). */
 void nb_set_num_threads(int n);
 int nb_get_num_threads(void);
 

@@ -10,17 +10,16 @@
  * lives in tests/test_ops.c (ref_matmul). */
 #include <assert.h>
 
-#include "nb_blis.h"
+#include "nb_parallel.h"
 #include "op_defs.h"
 
-/* c (m, n) = alpha * a (m, k) · b (k, n) + beta * c, each operand given by its
- * row and column strides. beta = 0 overwrites c, beta = 1 accumulates. */
+/* c (m, n) = a (m, k) · b (k, n) + beta * c, each operand given by its row and
+ * column strides; beta = 0 overwrites c, beta = 1 accumulates. nb_sgemm (core)
+ * calls bli_sgemm, sharing large products across the threads. */
 static void gemm(int m, int n, int k, const float *a, int rsa, int csa, const float *b, int rsb, int csb, float beta,
                  float *c, int rsc)
 {
-    float alpha = 1.0f;
-    bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &alpha, (float *)a, rsa, csa, (float *)b, rsb, csb,
-              &beta, c, rsc, 1);
+    nb_sgemm(m, n, k, a, rsa, csa, b, rsb, csb, beta, c, rsc);
 }
 
 /* ---- matmul: out (M, N) = a (M, K) · b (K, N) ---- */

@@ -17,17 +17,17 @@
 
 enum { LR, BETA_1, BETA_2, EPSILON, FORM, N_HPARAMS };
 
-static void adam_step(nb_optimizer *o, float *restrict w, const float *restrict g, size_t n)
+static void adam_step(nb_optimizer *o, float *restrict w, const float *restrict g, size_t begin, size_t end)
 {
     const double t = (double)o->iterations + 1.0;
     const float lr = o->hparams[LR], b1 = o->hparams[BETA_1], b2 = o->hparams[BETA_2], eps = o->hparams[EPSILON];
     const double bc1 = 1.0 - pow((double)b1, t), bc2 = 1.0 - pow((double)b2, t);
-    float *restrict m = o->slots, *restrict v = o->slots + n;
+    float *restrict m = o->slots, *restrict v = o->slots + o->n;
     const float one_b1 = 1.0f - b1, one_b2 = 1.0f - b2;
     if (o->hparams[FORM] == 0.0f) {
         /* Keras: α = lr·√(1−β2ᵗ)/(1−β1ᵗ); θ −= α·m/(√v + ε) */
         const float alpha = (float)((double)lr * sqrt(bc2) / bc1);
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = begin; i < end; i++) {
             float gi = g[i];
             float mi = m[i] + (gi - m[i]) * one_b1;
             float vi = v[i] + (gi * gi - v[i]) * one_b2;
@@ -39,7 +39,7 @@ static void adam_step(nb_optimizer *o, float *restrict w, const float *restrict 
         /* PyTorch: m.lerp_(g, 1−β1); v = β2·v + (1−β2)·g²;
          * θ −= (lr/(1−β1ᵗ)) · m / (√v/√(1−β2ᵗ) + ε) */
         const float step = (float)((double)lr / bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = begin; i < end; i++) {
             float gi = g[i];
             float mi = m[i] + (gi - m[i]) * one_b1;
             float vi = v[i] * b2 + one_b2 * gi * gi;

@@ -41,9 +41,12 @@ typedef struct nb_optimizer nb_optimizer;
 typedef struct nb_optimizer_def {
     const char *name; /* "adam", "sgd": stored in model files */
     int n_hparams;    /* hyperparameters in nb_optimizer.hparams (hparams[0] is the learning rate) */
-    /* Update w (n) from g (n) using the state in o->slots; o->iterations is the
-     * number of steps taken before this one (the generic code increments it). */
-    void (*step)(nb_optimizer *o, float *w, const float *g, size_t n);
+    /* Update elements [begin, end) of w (o->n) from g (o->n) using the state in
+     * o->slots (slot s of element i is o->slots[s * o->n + i]); o->iterations is
+     * the number of steps taken before this one (the generic code increments it).
+     * The generic code splits [0, n) over the threads, so elements must be
+     * updated independently of each other. */
+    void (*step)(nb_optimizer *o, float *w, const float *g, size_t begin, size_t end);
     /* Build an optimizer of this kind from n_hparams values (as saved); NULL with
      * nb_last_error on a bad value. Used by nb_optimizer_create. */
     nb_optimizer *(*create)(const float *hparams);

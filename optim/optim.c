@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "nb_optim.h"
+#include "nb_parallel.h"
 
 /* Every kind nb_optimizer_create can rebuild (defined in their own files). */
 extern const nb_optimizer_def nb_adam_def;
@@ -46,6 +47,23 @@ nb_status nb_optimizer_init(nb_optimizer *o, size_t n)
     return NB_OK;
 }
 
+/* Updates of fewer parameters than this run on one thread. */
+#define STEP_SHARE_MIN 16384
+
+struct step_job {
+    nb_optimizer *o;
+    float *w;
+    const float *g;
+};
+
+static void step_part(void *ctx, int part, int parts)
+{
+    struct step_job *j = ctx;
+    size_t begin, end;
+    nb_split_range(j->o->n, part, parts, 16, &begin, &end); /* 16 floats: one cache line */
+    if (end > begin) j->o->def->step(j->o, j->w, j->g, begin, end);
+}
+
 nb_status nb_optimizer_step(nb_optimizer *o, float *w, const float *g, size_t n)
 {
     if (!o || !w || !g) return nb_fail(NB_ERR_ARG, "nb_optimizer_step: optimizer, parameters or gradients NULL");
@@ -54,7 +72,9 @@ nb_status nb_optimizer_step(nb_optimizer *o, float *w, const float *g, size_t n)
         nb_status s = nb_optimizer_init(o, n);
         if (s != NB_OK) return s;
     }
-    o->def->step(o, w, g, n);
+    struct step_job job = {o, w, g};
+    int parts = n >= STEP_SHARE_MIN ? nb_get_num_threads() : 1;
+    nb_parallel_for(parts, step_part, &job);
     o->iterations++;
     return NB_OK;
 }

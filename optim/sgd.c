@@ -11,22 +11,22 @@
 
 enum { LR, MOMENTUM, NESTEROV, N_HPARAMS };
 
-static void sgd_step(nb_optimizer *o, float *restrict w, const float *restrict g, size_t n)
+static void sgd_step(nb_optimizer *o, float *restrict w, const float *restrict g, size_t begin, size_t end)
 {
     const float lr = o->hparams[LR], mu = o->hparams[MOMENTUM];
     if (o->n_slots == 0) {
-        for (size_t i = 0; i < n; i++) w[i] -= lr * g[i];
+        for (size_t i = begin; i < end; i++) w[i] -= lr * g[i];
         return;
     }
     float *restrict v = o->slots;
     if (o->hparams[NESTEROV] != 0.0f) {
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = begin; i < end; i++) {
             float vi = mu * v[i] - lr * g[i];
             v[i] = vi;
             w[i] += mu * vi - lr * g[i];
         }
     } else {
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = begin; i < end; i++) {
             float vi = mu * v[i] - lr * g[i];
             v[i] = vi;
             w[i] += vi;

@@ -442,6 +442,48 @@ static void test_determinism(void **state)
     nb_model_free(e);
 }
 
+/* The thread count barely changes results: GEMMs and the optimizer are split by
+ * output rows/columns and by parameters, never inside a sum, but BLIS may pick a
+ * kernel with another summation order for a smaller piece of a product (its
+ * small-matrix path), so the last bits may differ. The same count twice gives
+ * identical weights. The model is large enough that both are actually shared. */
+static void test_threads_bit_identical(void **state)
+{
+    (void)state;
+    enum { N = 96, IN = 300, HID = 256, OUT = 10 };
+    float *x = malloc(sizeof(float) * N * IN);
+    int32_t y[N];
+    nb_rng r;
+    nb_rng_seed(&r, 11);
+    for (int i = 0; i < N * IN; i++) x[i] = nb_rng_uniform(&r);
+    for (int i = 0; i < N; i++) y[i] = (int32_t)nb_rng_below(&r, OUT);
+    float *w[4] = {NULL, NULL, NULL, NULL};
+    size_t n = 0;
+    int threads[4] = {1, 2, 3, 2};
+    for (int t = 0; t < 4; t++) {
+        nb_set_num_threads(threads[t]);
+        nb_model *m = nb_sequential(IN);
+        assert_int_equal(nb_add_dense(m, HID, NB_RELU), NB_OK);
+        assert_int_equal(nb_add_dense(m, OUT, NB_LINEAR), NB_OK);
+        assert_int_equal(nb_compile(m, &(nb_compile_opts){.loss = NB_SPARSE_CATEGORICAL_CROSSENTROPY,
+                                                         .from_logits = true, .optimizer = nb_adam(0.001f)}),
+                         NB_OK);
+        nb_fit_opts o = quiet;
+        o.epochs = 2;
+        o.batch_size = 64;
+        assert_int_equal(nb_fit(m, x, y, N, &o, NULL), NB_OK);
+        n = nb_model_param_count(m);
+        w[t] = weights_of(m);
+        nb_model_free(m);
+    }
+    nb_set_num_threads(1);
+    assert_memory_equal(w[1], w[3], n * sizeof(float)); /* same count: bit for bit */
+    for (int t = 1; t < 3; t++)
+        for (size_t i = 0; i < n; i++) assert_float_equal(w[t][i], w[0][i], 1e-5 + 1e-4 * fabsf(w[0][i]));
+    for (int t = 0; t < 4; t++) free(w[t]);
+    free(x);
+}
+
 /* After the first step, training steps allocate nothing (library allocations). */
 static void test_zero_allocations_per_step(void **state)
 {
@@ -1033,6 +1075,7 @@ int main(void)
         cmocka_unit_test(test_running_mean_loss),
         cmocka_unit_test(test_validation_split),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_threads_bit_identical),
         cmocka_unit_test(test_zero_allocations_per_step),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_progress_output),
