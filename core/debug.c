@@ -38,7 +38,12 @@ static void summary(const float *v, size_t n, char *buf, size_t len)
 void nb_graph_print(const nb_graph *g, FILE *out)
 {
     if (!g || !out) return;
-    fprintf(out, "%-4s %-12s %-22s %-10s %-16s %-30s %s\n", "id", "name", "op", "inputs", "shape",
+    int opw = 8; /* the op column fits the longest op name */
+    for (int i = 0; i < nb_graph_size(g); i++) {
+        int len = (int)strlen(op_name(nb_graph_node(g, i)));
+        opw = len > opw ? len : opw;
+    }
+    fprintf(out, "%-4s %-12s %-*s %-10s %-16s %-30s %s\n", "id", "name", opw, "op", "inputs", "shape",
             "value min/mean/max", "grad min/mean/max");
     for (int i = 0; i < nb_graph_size(g); i++) {
         const nb_tensor *t = nb_graph_node(g, i);
@@ -49,7 +54,7 @@ void nb_graph_print(const nb_graph *g, FILE *out)
         if (t->dtype == NB_I32) snprintf(val, sizeof val, "(int labels)");
         else summary(t->data, t->size, val, sizeof val);
         summary(t->grad, t->grad ? t->size : 0, grd, sizeof grd);
-        fprintf(out, "%-4d %-12s %-22s %-10s %-16s %-30s %s\n", t->id, t->name[0] ? t->name : "-", op_name(t),
+        fprintf(out, "%-4d %-12s %-*s %-10s %-16s %-30s %s\n", t->id, t->name[0] ? t->name : "-", opw, op_name(t),
                 at ? ins : "-", nb_shape_str(t, shp, sizeof shp), val, grd);
     }
 }

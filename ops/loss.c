@@ -23,15 +23,15 @@ static float softmax_lse(float *p, const float *z, int k, float *mx)
 {
     float m = z[0];
     for (int j = 1; j < k; j++) m = z[j] > m ? z[j] : m;
-    float sum = 0.0f;
+    double sum = 0.0; /* a double sum and log keep the loss to the float's last bit */
     for (int j = 0; j < k; j++) {
         p[j] = expf(z[j] - m);
         sum += p[j];
     }
-    float inv = 1.0f / sum;
+    float inv = (float)(1.0 / sum);
     for (int j = 0; j < k; j++) p[j] *= inv;
     *mx = m;
-    return logf(sum);
+    return (float)log(sum);
 }
 
 /* Check logits-or-probabilities (B, K) floats; returns 0 or fails t. */
