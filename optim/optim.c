@@ -1,5 +1,6 @@
 /* optim.c — the generic optimizer interface: state allocation, stepping, the
  * list of kinds that saved models can name. */
+#include <math.h>
 #include <string.h>
 
 #include "nb_optim.h"
@@ -97,7 +98,8 @@ float nb_optimizer_lr(const nb_optimizer *o) { return o ? o->hparams[0] : 0.0f; 
 nb_status nb_optimizer_set_lr(nb_optimizer *o, float lr)
 {
     if (!o) return nb_fail(NB_ERR_ARG, "nb_optimizer_set_lr: optimizer is NULL");
-    if (!(lr > 0.0f)) return nb_fail(NB_ERR_ARG, "nb_optimizer_set_lr: learning rate must be > 0, got %g", (double)lr);
+    if (!(lr > 0.0f) || !isfinite(lr))
+        return nb_fail(NB_ERR_ARG, "nb_optimizer_set_lr: learning rate must be > 0, got %g", (double)lr);
     o->hparams[0] = lr;
     return NB_OK;
 }
