@@ -1,7 +1,9 @@
 /* preprocess.c — a user's picture -> MNIST's 28x28 layout (see preprocess.h). */
 #include "preprocess.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,6 +127,31 @@ nb_status pre_gray(const uint8_t *gray, int w, int h, const char *name, pre_layo
     return NB_OK;
 }
 
+/* Binary PNM (P5 / P6) needs two guards stb_image 2.27 lacks: it does not
+ * notice pixel data cut short (it returns a buffer partly uninitialised), and it
+ * converts 16-bit colour to grey as if the samples were 8-bit (reading past its
+ * buffer). Parse the header as stb does (whitespace, '#' comments, width,
+ * height, maxval, one whitespace byte, then the samples): true for a binary
+ * PNM, with the samples' offset and maxval. */
+static bool pnm_header(const uint8_t *b, size_t len, size_t *offset, long *maxval)
+{
+    if (len < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return false;
+    size_t at = 2;
+    long v[3] = {0, 0, 0};
+    for (int k = 0; k < 3; k++) {
+        for (;;) {
+            while (at < len && isspace(b[at])) at++;
+            if (at >= len || b[at] != '#') break;
+            while (at < len && b[at] != '\n' && b[at] != '\r') at++;
+        }
+        for (; at < len && isdigit(b[at]); at++)
+            if (v[k] < 100000000) v[k] = v[k] * 10 + (b[at] - '0');
+    }
+    *offset = at + 1; /* the whitespace byte after maxval */
+    *maxval = v[2];
+    return true;
+}
+
 nb_status pre_image_memory(const uint8_t *buf, size_t len, const char *name, pre_layout layout, float *out)
 {
     if (!name) name = "image";
@@ -137,6 +164,16 @@ nb_status pre_image_memory(const uint8_t *buf, size_t len, const char *name, pre
     if (w < 1 || h < 1 || w > PRE_MAX_SIDE || h > PRE_MAX_SIDE || (long)w * h > PRE_MAX_PIXELS)
         return nb_fail(NB_ERR_FORMAT, "%s: image of %dx%d pixels is too large (at most %d per side, %ld pixels)", name,
                        w, h, PRE_MAX_SIDE, PRE_MAX_PIXELS);
+    size_t offset;
+    long maxval;
+    if (pnm_header(buf, len, &offset, &maxval)) {
+        if (maxval > 255 && comp != 1)
+            return nb_fail(NB_ERR_FORMAT, "%s: 16-bit colour PPM is not supported (save it with 8 bits per sample)", name);
+        size_t need = (size_t)w * h * comp * (maxval > 255 ? 2 : 1);
+        if (offset > len || len - offset < need)
+            return nb_fail(NB_ERR_FORMAT, "%s: truncated: the header promises %dx%d pixels the file does not hold", name,
+                           w, h);
+    }
     /* Keep alpha when there is one, to composite over white; else let stb_image
      * reduce colour to luminance. */
     int want = comp == 2 || comp == 4 ? 4 : 1, got;
