@@ -3,7 +3,8 @@
 #   scripts/check.sh clang      build and test with clang (-Werror)
 #   scripts/check.sh sanitize   build and test with ASan + UBSan, halting on the first report
 #   scripts/check.sh valgrind   memcheck the core, nn and failure-injection suites (zero errors, zero leaks)
-#   scripts/check.sh fuzz [S]   build the libFuzzer targets and run each for S seconds (default 20)
+#   scripts/check.sh fuzz [S]   build the libFuzzer targets (tests/fuzz) and run each for S seconds
+#                               (default 20; 60 or more for a real run); any crash fails the stage
 #   scripts/check.sh install    install into a temporary prefix and build the nabla.h example against it
 # Each stage uses its own build folder (build-<stage>) and installs what it needs when missing.
 set -euo pipefail
@@ -49,19 +50,44 @@ case "$stage" in
       "${suites[@]}"
     ;;
   fuzz)
+    # Each target starts from a copy of its seed corpus (tests/fuzz/corpus/<name>/,
+    # regenerate with build-fuzz/tests/fuzz/make_corpus tests/fuzz/corpus) and
+    # runs for S seconds; 20 s is a smoke test, use 60 s or more for a real run.
+    # A crash, leak, sanitizer report or hang (an input over 25 s) fails the
+    # stage; the input is kept as build-fuzz/artifacts/<target>-crash-<sha1>
+    # (replay: build-fuzz/tests/fuzz/<target> FILE).
     secs=${2:-20}
     need clang libclang-rt-14-dev
     CC=clang setup build-fuzz -Dfuzz=true -Db_lundef=false -Dbuildtype=debugoptimized
-    ninja -C build-fuzz >/dev/null
+    targets=()
+    for src in tests/fuzz/fuzz_*.c; do targets+=("tests/fuzz/$(basename "$src" .c)"); done
+    ninja -C build-fuzz "${targets[@]}" >build-fuzz/ninja.log 2>&1 || { cat build-fuzz/ninja.log >&2; exit 1; }
+    mkdir -p build-fuzz/artifacts
+    failed=()
     for exe in build-fuzz/tests/fuzz/fuzz_*; do
-      [ -x "$exe" ] || continue
+      [ -f "$exe" ] && [ -x "$exe" ] || continue
       name=$(basename "$exe")
       corpus=$(mktemp -d)
+      log=build-fuzz/artifacts/$name.log
       cp -r "tests/fuzz/corpus/${name#fuzz_}/." "$corpus/" 2>/dev/null || true
       echo "fuzz: $name for ${secs}s"
-      "$exe" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=0 "$corpus" 2>&1 | tail -n 2
+      flags=() # per-target extras, one per line, '#' comments (tests/fuzz/<target>.flags)
+      [ -f "tests/fuzz/$name.flags" ] && mapfile -t flags < <(grep -v -e '^#' -e '^$' "tests/fuzz/$name.flags")
+      rc=0
+      "$exe" "${flags[@]}" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -timeout=25 -print_final_stats=1 \
+        -artifact_prefix="build-fuzz/artifacts/$name-" "$corpus" >"$log" 2>&1 || rc=$?
       rm -rf "$corpus"
+      grep -E '^#[0-9]+[[:space:]]+DONE|^Done' "$log" | sed 's/^/  /' || true
+      if [ "$rc" -ne 0 ]; then
+        echo "fuzz: $name FAILED (exit $rc); log: $log" >&2
+        grep -E 'ERROR|SUMMARY|Test unit written|fuzz:' "$log" | head -n 20 >&2 || true
+        failed+=("$name")
+      fi
     done
+    if [ ${#failed[@]} -ne 0 ]; then
+      echo "fuzz: failures in ${failed[*]}" >&2
+      exit 1
+    fi
     ;;
   install)
     scripts/install_check.sh
