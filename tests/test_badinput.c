@@ -979,48 +979,6 @@ static void test_images(void **state)
                 NB_ERR_FORMAT, "idat.png: cannot decode the image");
 }
 
-/* Same seed, different thread counts: bit-identical weights. (Same-seed runs
- * are compared in test_nn; this pins down that threading does not change the
- * order of any floating-point sum: GEMMs are split by rows and columns, never
- * along the inner dimension, and the optimizer by parameters.) */
-static void train_with_threads(int threads, float *w, size_t n)
-{
-    enum { N = 200, IN = 256, H = 96, K = 10 };
-    static float x[N * IN];
-    static int32_t y[N];
-    for (int i = 0; i < N * IN; i++) x[i] = (float)((i * 7919) % 1000) / 1000.0f;
-    for (int i = 0; i < N; i++) y[i] = (i * 3) % K;
-    nb_set_num_threads(threads);
-    nb_model *m = nb_sequential(IN);
-    assert_non_null(m);
-    assert_int_equal(nb_add_dense(m, H, NB_RELU), NB_OK);
-    assert_int_equal(nb_add_dense(m, K, NB_LINEAR), NB_OK);
-    assert_int_equal(nb_compile(m, &(nb_compile_opts){.loss = NB_SPARSE_CATEGORICAL_CROSSENTROPY, .from_logits = true,
-                                                      .optimizer = nb_adam(0.01f)}),
-                     NB_OK);
-    assert_int_equal(nb_fit(m, x, y, N, &(nb_fit_opts){.epochs = 2, .batch_size = 50, .verbose = NB_VERBOSE_SILENT}, NULL),
-                     NB_OK);
-    assert_int_equal(nb_model_param_count(m), n);
-    assert_int_equal(nb_model_get_weights(m, w, n), NB_OK);
-    nb_model_free(m);
-}
-
-static void test_determinism_across_threads(void **state)
-{
-    (void)state;
-    const size_t n = 256 * 96 + 96 + 96 * 10 + 10;
-    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
-    assert_non_null(a);
-    assert_non_null(b);
-    int saved = nb_get_num_threads();
-    train_with_threads(1, a, n);
-    train_with_threads(3, b, n);
-    nb_set_num_threads(saved);
-    assert_memory_equal(a, b, n * sizeof *a);
-    free(a);
-    free(b);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1035,7 +993,6 @@ int main(void)
         cmocka_unit_test(test_model_files),
         cmocka_unit_test(test_idx_files),
         cmocka_unit_test(test_images),
-        cmocka_unit_test(test_determinism_across_threads),
     };
     int failed = cmocka_run_group_tests_name("badinput", tests, setup, teardown);
     bli_finalize();
