@@ -5,8 +5,6 @@
  * case must end in a NULL or an error status with a message that says what was
  * wrong (checked by a fragment), and must not crash, leak (run under ASan or
  * valgrind) or hang. Inputs the fuzzers found are replayed here too. */
-#define _GNU_SOURCE /* nftw's FTW_DEPTH / FTW_PHYS */
-#include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <setjmp.h>
@@ -28,37 +26,7 @@
 #include "../examples/mnist/preprocess.h"
 
 /* ---- helpers ---- */
-
-static char dir[64];
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/nabla_bad_XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* dir/name in one of a few static buffers */
-static const char *at(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) & 3;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+#include "tmpdir.h"
 
 static void write_bytes(const char *path, const void *p, size_t n)
 {
@@ -994,7 +962,7 @@ int main(void)
         cmocka_unit_test(test_idx_files),
         cmocka_unit_test(test_images),
     };
-    int failed = cmocka_run_group_tests_name("badinput", tests, setup, teardown);
+    int failed = cmocka_run_group_tests_name("badinput", tests, tmpdir_setup, tmpdir_teardown);
     bli_finalize();
     return failed;
 }

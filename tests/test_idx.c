@@ -3,8 +3,6 @@
  * names, and corrupted ones (bad magic, bad sizes, truncated, trailing bytes,
  * counts that differ, labels out of range, missing files). Each failure must be
  * an nb_status with a message naming the file and the problem. */
-#define _GNU_SOURCE /* nftw's FTW_DEPTH / FTW_PHYS */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,37 +15,7 @@
 #include <cmocka.h>
 
 #include "../examples/mnist/idx.h"
-
-static char dir[64];
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/nabla_idx_XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* dir/name into a static buffer (one at a time) */
-static const char *at(const char *name)
-{
-    static char buf[2][256];
-    static int k;
-    k ^= 1;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+#include "tmpdir.h"
 
 /* n images of rows x cols whose pixel j of image i is (i * 7 + j) & 255, and
  * labels i % 10. */
@@ -292,5 +260,5 @@ int main(void)
         cmocka_unit_test(test_count_mismatch),    cmocka_unit_test(test_label_out_of_range),
         cmocka_unit_test(test_missing),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

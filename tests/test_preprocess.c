@@ -4,8 +4,6 @@
  * longest side 20 px, centre of mass at the field's centre); grey, RGB and RGBA
  * versions of one picture agree; absurd dimensions, non-images, blank and
  * missing files are refused with a clear message. */
-#define _GNU_SOURCE /* nftw's FTW_DEPTH / FTW_PHYS */
-#include <ftw.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,34 +22,7 @@
 #define W 200
 #define H 150
 #define N (PRE_SIDE * PRE_SIDE)
-
-static char dir[64];
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/nabla_pre_XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *at(const char *name)
-{
-    static char buf[256];
-    snprintf(buf, sizeof buf, "%s/%s", dir, name);
-    return buf;
-}
+#include "tmpdir.h"
 
 /* Ink coverage (0..1) of an elliptical ring, 60 wide and 100 tall, whose box
  * starts at (30, 25): a "0" well off the picture's centre. */
@@ -263,5 +234,5 @@ int main(void)
         cmocka_unit_test(test_absurd_dimensions),
         cmocka_unit_test(test_not_an_image),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
