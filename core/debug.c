@@ -105,13 +105,19 @@ double nb_gradcheck(nb_graph *g, nb_tensor *loss, nb_tensor *const *params, int 
 {
     if (!g || !loss) return nb_fail(NB_ERR_ARG, "nb_gradcheck: graph or loss is NULL"), -1.0;
     if (h <= 0) h = 1e-3f;
-    nb_tensor *all[256];
+    enum { MAX_CHECKED = 256 };
+    nb_tensor *all[MAX_CHECKED];
     if (!params) {
         n = 0;
-        for (int i = 0; i < nb_graph_size(g) && n < 256; i++)
-            if (nb_graph_node(g, i)->flags & NB_FLAG_PARAM) all[n++] = nb_graph_node(g, i);
+        for (int i = 0; i < nb_graph_size(g); i++) {
+            if (!(nb_graph_node(g, i)->flags & NB_FLAG_PARAM)) continue;
+            if (n == MAX_CHECKED)
+                return nb_fail(NB_ERR_ARG, "nb_gradcheck: more than %d parameters; pass the ones to check", MAX_CHECKED), -1.0;
+            all[n++] = nb_graph_node(g, i);
+        }
         params = all;
     }
+    if (n < 0) return nb_fail(NB_ERR_ARG, "nb_gradcheck: negative tensor count %d", n), -1.0;
     for (int k = 0; k < n; k++)
         if (!params[k] || !params[k]->grad || params[k]->op)
             return nb_fail(NB_ERR_ARG, "nb_gradcheck: tensor %d is not a parameter with a gradient", k), -1.0;

@@ -26,7 +26,7 @@ nb_status nb_graph_dot(const nb_graph *g, FILE *out, int flags);
 
 /* Compare nb_backward's gradients of `loss` with central finite differences
  * (f(x+h) - f(x-h)) / 2h for every element of the n tensors in `params` (NULL:
- * every parameter of the graph), each of which must keep a gradient. Uses h when
+ * every parameter of the graph, at most 256), each of which must keep a gradient. Uses h when
  * > 0, else 1e-3. Returns the worst error |analytic - numeric| / max(1, |analytic|,
  * |numeric|), or a negative value (with nb_last_error set) when the pass fails.
  * Leaves data unchanged and the gradients equal to one backward pass from zero. */

@@ -45,8 +45,8 @@ typedef enum nb_dtype { NB_F32 = 0, NB_I32 = 1 } nb_dtype;
 enum {
     NB_FLAG_INPUT = 1 << 0,      /* a leaf whose data the user sets per batch */
     NB_FLAG_PARAM = 1 << 1,      /* a trainable leaf: data persists, gradient kept */
-    NB_FLAG_NEEDS_GRAD = 1 << 2, /* grad is allocated: a parameter, or a node that depends on one */
-    NB_FLAG_NO_GRAD_OUT = 1 << 3 /* an op output that is not differentiable (e.g. argmax) */
+    NB_FLAG_NEEDS_GRAD = 1 << 2  /* grad is allocated: a parameter, or a node that depends on one
+                                    (through ops that have a backward) */
 };
 
 /* Op attributes: small constants an op is built with (a scale factor, a flag). */
