@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "nabla.h"
+#include "nb_blis.h"
 
 /* A local op: the sum of all elements, written against nb_op.h only, so the core
  * is tested without depending on ops/ beyond add and mul. */
@@ -333,6 +334,109 @@ static void test_print_and_dot(void **state)
     nb_graph_free(g);
 }
 
+/* nb_sgemm against a plain triple loop, on shapes that split by rows, by columns
+ * and not at all, with odd sizes, strides of transposed operands and beta 0 / 1,
+ * for one to three threads. */
+static void test_sgemm_threads(void **state)
+{
+    (void)state;
+    static const int shapes[][3] = {{37, 300, 129}, {300, 37, 129}, {5, 7, 3}, {64, 512, 40}, {513, 17, 77}};
+    nb_rng r;
+    nb_rng_seed(&r, 3);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * k * n);
+        float *c = malloc(sizeof(float) * m * n), *want = malloc(sizeof(float) * m * n);
+        for (int i = 0; i < m * k; i++) a[i] = nb_rng_uniform_range(&r, -1, 1);
+        for (int i = 0; i < k * n; i++) b[i] = nb_rng_uniform_range(&r, -1, 1);
+        for (int threads = 1; threads <= 3; threads++) {
+            nb_set_num_threads(threads);
+            assert_int_equal(nb_get_num_threads(), threads);
+            for (int transposed = 0; transposed < 2; transposed++) {
+                for (int i = 0; i < m * n; i++) c[i] = want[i] = 0.5f;
+                for (int beta = 0; beta < 2; beta++) {
+                    /* a is (m, k) row-major; "transposed" reads b as the transpose
+                     * of a (n, k) row-major buffer, i.e. strides (1, k) */
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < n; j++) {
+                            double acc = 0;
+                            for (int q = 0; q < k; q++)
+                                acc += (double)a[i * k + q] * (transposed ? b[j * k + q] : b[q * n + j]);
+                            want[i * n + j] = (float)(acc + (beta ? want[i * n + j] : 0.0));
+                        }
+                    if (transposed) nb_sgemm(m, n, k, a, k, 1, b, 1, k, (float)beta, c, n);
+                    else nb_sgemm(m, n, k, a, k, 1, b, n, 1, (float)beta, c, n);
+                    for (int i = 0; i < m * n; i++) assert_float_equal(c[i], want[i], 1e-4 * (1 + k));
+                }
+            }
+        }
+        free(a), free(b), free(c), free(want);
+    }
+    nb_set_num_threads(1);
+}
+
+static void add_part(void *ctx, int part, int parts)
+{
+    int *hits = ctx;
+    size_t lo, hi;
+    nb_split_range(1000, part, parts, 16, &lo, &hi);
+    assert_true(lo % 16 == 0);
+    for (size_t i = lo; i < hi; i++) hits[i]++;
+}
+
+static void test_parallel_for(void **state)
+{
+    (void)state;
+    static int hits[1000];
+    for (int threads = 1; threads <= 4; threads++) {
+        nb_set_num_threads(threads);
+        for (int parts = 1; parts <= 7; parts++) {
+            memset(hits, 0, sizeof hits);
+            for (int rep = 0; rep < 50; rep++) nb_parallel_for(parts, add_part, hits);
+            for (int i = 0; i < 1000; i++) assert_int_equal(hits[i], 50); /* every item once per call */
+        }
+    }
+    nb_set_num_threads(0); /* below 1 means 1 */
+    assert_int_equal(nb_get_num_threads(), 1);
+    /* more parts than aligned blocks: the parts still tile [0, n), some empty */
+    size_t covered = 0, empty = 0;
+    for (int p = 0; p < 4; p++) {
+        size_t lo, hi;
+        nb_split_range(10, p, 4, 16, &lo, &hi);
+        assert_int_equal(lo, covered);
+        covered = hi;
+        empty += lo == hi;
+    }
+    assert_int_equal(covered, 10);
+    assert_int_equal(empty, 3);
+}
+
+static void test_profile(void **state)
+{
+    (void)state;
+    nb_graph *g = nb_graph_new();
+    nb_tensor *w = nb_param(g, 1, (int[]){4});
+    nb_tensor *loss = total(g, nb_mul(g, w, w));
+    nb_profile_reset();
+    nb_profile_enable(true);
+    for (int i = 0; i < 3; i++) {
+        nb_forward(g);
+        nb_backward(g, loss);
+    }
+    nb_profile_enable(false);
+    nb_forward(g); /* not counted */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(nb_profile_print(f), 2); /* mul and total */
+    fclose(f);
+    assert_non_null(strstr(buf, "mul"));
+    assert_non_null(strstr(buf, "total"));
+    assert_non_null(strstr(buf, " 3 ")); /* three forward calls each */
+    free(buf);
+    nb_graph_free(g);
+}
+
 static void test_status_names(void **state)
 {
     (void)state;
@@ -359,7 +463,12 @@ int main(void)
         cmocka_unit_test(test_rng_pinned),
         cmocka_unit_test(test_gradcheck_composite),
         cmocka_unit_test(test_print_and_dot),
+        cmocka_unit_test(test_sgemm_threads),
+        cmocka_unit_test(test_parallel_for),
+        cmocka_unit_test(test_profile),
         cmocka_unit_test(test_status_names),
     };
-    return cmocka_run_group_tests_name("core", tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("core", tests, NULL, NULL);
+    bli_finalize(); /* release BLIS's pools so a leak check sees only ours */
+    return failed;
 }
