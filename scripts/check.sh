@@ -2,6 +2,7 @@
 # Extra checks beyond the README's test command; CI runs them all.
 #   scripts/check.sh clang      build and test with clang (-Werror)
 #   scripts/check.sh sanitize   build and test with ASan + UBSan, halting on the first report
+#   scripts/check.sh tsan       ThreadSanitizer over the suites that run the thread pool (core, nn)
 #   scripts/check.sh valgrind   memcheck the core, nn and failure-injection suites (zero errors, zero leaks)
 #   scripts/check.sh fuzz [S]   build the libFuzzer targets (tests/fuzz) and run each for S seconds
 #                               (default 20; 60 or more for a real run); any crash fails the stage
@@ -38,6 +39,11 @@ case "$stage" in
     ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
       meson test -C build-sanitize --print-errorlogs
+    ;;
+  tsan)
+    need clang libclang-rt-14-dev
+    CC=clang setup build-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debugoptimized
+    TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --print-errorlogs core nn
     ;;
   valgrind)
     need valgrind
@@ -93,10 +99,10 @@ case "$stage" in
     scripts/install_check.sh
     ;;
   all)
-    for s in install clang sanitize valgrind fuzz; do "$0" "$s"; done
+    for s in install clang sanitize tsan valgrind fuzz; do "$0" "$s"; done
     ;;
   *)
-    echo "usage: scripts/check.sh [clang|sanitize|valgrind|fuzz [SECONDS]|install|all]" >&2
+    echo "usage: scripts/check.sh [clang|sanitize|tsan|valgrind|fuzz [SECONDS]|install|all]" >&2
     exit 2
     ;;
 esac
