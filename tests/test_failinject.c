@@ -11,43 +11,7 @@
 #include <cmocka.h>
 
 #include "nabla.h"
-
-/* An allocator that fails once its countdown reaches zero; counts live blocks. */
-static long countdown = -1; /* -1: never fail */
-static long live;
-static int failed;
-
-static void *fi_alloc(void *ctx, size_t n)
-{
-    (void)ctx;
-    if (countdown == 0) {
-        failed = 1;
-        return NULL;
-    }
-    if (countdown > 0) countdown--;
-    void *p = malloc(n);
-    if (p) live++;
-    return p;
-}
-static void *fi_realloc(void *ctx, void *p, size_t n)
-{
-    (void)ctx;
-    if (countdown == 0) {
-        failed = 1;
-        return NULL;
-    }
-    if (countdown > 0) countdown--;
-    void *q = realloc(p, n);
-    if (q && !p) live++;
-    return q;
-}
-static void fi_free(void *ctx, void *p)
-{
-    (void)ctx;
-    if (p) live--;
-    free(p);
-}
-static const nb_allocator failing = {fi_alloc, fi_realloc, fi_free, NULL};
+#include "failalloc.h"
 
 /* A small program on the graph API; returns 0 on success, 1 when something
  * reported a failure (each failure must come with a message). */
@@ -77,27 +41,24 @@ done:
 
 static void run_every_k(int (*program)(void))
 {
-    nb_set_allocator(&failing);
-    countdown = -1;
-    live = 0;
+    nb_set_allocator(&failalloc);
+    failalloc_arm(-1);
     assert_int_equal(program(), 0); /* succeeds without injection */
-    assert_int_equal(live, 0);
+    assert_int_equal(failalloc_live(), 0);
     int k;
     for (k = 0; k < 10000; k++) {
-        countdown = k;
-        failed = 0;
-        live = 0;
+        failalloc_arm(k);
         nb_clear_error();
         int rc = program();
-        assert_int_equal(live, 0);           /* nothing leaked */
-        if (!failed) {                       /* k is past the program's last allocation */
+        assert_int_equal(failalloc_live(), 0); /* nothing leaked */
+        if (!failalloc_failed()) {             /* k is past the program's last allocation */
             assert_int_equal(rc, 0);
             break;
         }
-        assert_int_equal(rc, 1);             /* the failure was reported */
+        assert_int_equal(rc, 1);               /* the failure was reported */
     }
     assert_true(k > 5);
-    countdown = -1;
+    failalloc_arm(-1);
     nb_set_allocator(NULL);
 }
 

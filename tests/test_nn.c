@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "nabla.h"
+#include "failalloc.h"
 #include "nb_blis.h" /* bli_finalize: release BLIS's pools so a leak check sees only ours */
 
 /* ---- data: the Keras softmax lab's four Gaussian blobs in 2-D ---- */
@@ -981,33 +982,6 @@ static void test_atomic_save(void **state)
 
 /* ---- failure injection: fail the k-th allocation of a whole model program ---- */
 
-static long fi_countdown = -1;
-static long fi_live;
-static void *fi_alloc(void *ctx, size_t n)
-{
-    (void)ctx;
-    if (fi_countdown == 0) return NULL;
-    if (fi_countdown > 0) fi_countdown--;
-    void *p = malloc(n);
-    if (p) fi_live++;
-    return p;
-}
-static void *fi_realloc(void *ctx, void *p, size_t n)
-{
-    (void)ctx;
-    if (fi_countdown == 0) return NULL;
-    if (fi_countdown > 0) fi_countdown--;
-    void *q = realloc(p, n);
-    if (q && !p) fi_live++;
-    return q;
-}
-static void fi_free(void *ctx, void *p)
-{
-    (void)ctx;
-    if (p) fi_live--;
-    free(p);
-}
-
 /* Returns 0 when every step succeeded; each failure must leave a message. */
 static int model_program(const char *path)
 {
@@ -1043,20 +1017,18 @@ static void test_failure_injection(void **state)
     (void)state;
     char path[128];
     snprintf(path, sizeof path, "%s/fi.nb", tmpdir);
-    static const nb_allocator failing = {fi_alloc, fi_realloc, fi_free, NULL};
-    nb_set_allocator(&failing);
+    nb_set_allocator(&failalloc);
     int failures = 0;
     for (long k = 0;; k++) {
-        fi_countdown = k;
-        fi_live = 0;
+        failalloc_arm(k);
         nb_clear_error();
         int rc = model_program(path);
-        assert_int_equal(fi_live, 0); /* everything freed, also after a failure */
+        assert_int_equal(failalloc_live(), 0); /* everything freed, also after a failure */
         if (rc == 0) break;
         failures++;
         assert_true(k < 10000);
     }
-    fi_countdown = -1;
+    failalloc_arm(-1);
     nb_set_allocator(NULL);
     assert_true(failures > 20); /* the program does allocate; each failure was survived */
     assert_true(no_temp_files());
