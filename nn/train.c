@@ -213,16 +213,18 @@ nb_status nb_fit_data(nb_model *m, const nb_dataset *data, const nb_fit_opts *op
         for (int step = 0; step < steps; step++) {
             int start = step * batch, b = n - start < batch ? n - start : batch;
             s = gather(m, &train, idx, start, b, m->tx, m->ty);
-            if (s == NB_OK) {
-                memset(grad, 0, np * sizeof *grad); /* nb_backward clears the rest */
-                s = run_batch(m, &loss_sum, &correct);
-            }
+            /* the parameters' gradients are zero here: packed zeroed, then cleared
+             * by each step's update (nb_backward clears the other nodes') */
+            if (s == NB_OK) s = run_batch(m, &loss_sum, &correct);
             if (s == NB_OK && !isfinite(m->tloss->data[0]))
                 s = nb_fail(NB_ERR_NUMERIC, "nb_fit: the loss became %g at epoch %d, step %d", (double)m->tloss->data[0],
                             e + 1, step + 1);
             if (s == NB_OK) s = nb_backward(g, m->tloss);
-            if (s == NB_OK) s = nb_optimizer_step(m->opt, w, grad, np);
-            if (s != NB_OK) break;
+            if (s == NB_OK) s = nb_optimizer_step_clear(m->opt, w, grad, np);
+            if (s != NB_OK) {
+                memset(grad, 0, np * sizeof *grad); /* keep "zero between steps" for the next fit */
+                break;
+            }
             int seen = start + b;
             mt.loss = loss_sum / seen;
             mt.acc = mt.has_acc ? correct / seen : NAN;

@@ -113,6 +113,11 @@ nb_status nb_optimizer_init(nb_optimizer *o, size_t n);
  * pointers or n == 0; NB_ERR_STATE when n differs from the state's size. */
 nb_status nb_optimizer_step(nb_optimizer *o, float *w, const float *g, size_t n);
 
+/* nb_optimizer_step, then g set to zero, block by block while it is still in
+ * the cache: the update and the next step's nb_zero_grad of the parameters in one
+ * pass. Fails like nb_optimizer_step (and then leaves g untouched). */
+nb_status nb_optimizer_step_clear(nb_optimizer *o, float *w, float *g, size_t n);
+
 /* State vector i (n floats), or NULL before init or for i out of range. */
 float *nb_optimizer_slot(nb_optimizer *o, int i);
 

@@ -51,10 +51,15 @@ nb_status nb_optimizer_init(nb_optimizer *o, size_t n)
 /* Updates of fewer parameters than this run on one thread. */
 #define STEP_SHARE_MIN 16384
 
+/* Clearing gradients as they are consumed: blocks of this many floats (16 KiB)
+ * are updated and then zeroed while still in the L1 cache. */
+#define CLEAR_BLOCK 4096
+
 struct step_job {
     nb_optimizer *o;
     float *w;
     const float *g;
+    float *clear; /* g again when the gradients are to be zeroed, else NULL */
 };
 
 static void step_part(void *ctx, int part, int parts)
@@ -62,22 +67,40 @@ static void step_part(void *ctx, int part, int parts)
     struct step_job *j = ctx;
     size_t begin, end;
     nb_split_range(j->o->n, part, parts, 16, &begin, &end); /* 16 floats: one cache line */
-    if (end > begin) j->o->def->step(j->o, j->w, j->g, begin, end);
+    if (!j->clear) {
+        if (end > begin) j->o->def->step(j->o, j->w, j->g, begin, end);
+        return;
+    }
+    for (size_t at = begin; at < end; at += CLEAR_BLOCK) {
+        size_t stop = end - at < CLEAR_BLOCK ? end : at + CLEAR_BLOCK;
+        j->o->def->step(j->o, j->w, j->g, at, stop);
+        memset(j->clear + at, 0, (stop - at) * sizeof *j->clear);
+    }
 }
 
-nb_status nb_optimizer_step(nb_optimizer *o, float *w, const float *g, size_t n)
+static nb_status step(nb_optimizer *o, float *w, const float *g, float *clear, size_t n, const char *fn)
 {
-    if (!o || !w || !g) return nb_fail(NB_ERR_ARG, "nb_optimizer_step: optimizer, parameters or gradients NULL");
-    if (n == 0) return nb_fail(NB_ERR_ARG, "nb_optimizer_step: %s needs n >= 1 parameters", o->def->name);
+    if (!o || !w || !g) return nb_fail(NB_ERR_ARG, "%s: optimizer, parameters or gradients NULL", fn);
+    if (n == 0) return nb_fail(NB_ERR_ARG, "%s: %s needs n >= 1 parameters", fn, o->def->name);
     if (o->n != n) {
         nb_status s = nb_optimizer_init(o, n);
         if (s != NB_OK) return s;
     }
-    struct step_job job = {o, w, g};
+    struct step_job job = {o, w, g, clear};
     int parts = n >= STEP_SHARE_MIN ? nb_get_num_threads() : 1;
     nb_parallel_for(parts, step_part, &job);
     o->iterations++;
     return NB_OK;
+}
+
+nb_status nb_optimizer_step(nb_optimizer *o, float *w, const float *g, size_t n)
+{
+    return step(o, w, g, NULL, n, "nb_optimizer_step");
+}
+
+nb_status nb_optimizer_step_clear(nb_optimizer *o, float *w, float *g, size_t n)
+{
+    return step(o, w, g, g, n, "nb_optimizer_step_clear");
 }
 
 float *nb_optimizer_slot(nb_optimizer *o, int i)

@@ -208,6 +208,31 @@ static void test_sgd(void **state)
 }
 
 /* Rebuilding by name gives the same kind with the same hyperparameters. */
+/* step_clear = step, then the gradients zeroed; over several blocks and threads. */
+static void test_step_clear(void **state)
+{
+    (void)state;
+    enum { N = 50000 }; /* several clearing blocks, and large enough to be shared */
+    static float w1[N], w2[N], g1[N], g2[N];
+    for (int threads = 1; threads <= 2; threads++) {
+        nb_set_num_threads(threads);
+        nb_optimizer *a = nb_adam(0.01f), *b = nb_adam(0.01f);
+        for (int i = 0; i < N; i++) w1[i] = w2[i] = (float)(i % 13) * 0.1f;
+        for (int step = 0; step < 3; step++) {
+            for (int i = 0; i < N; i++) g1[i] = g2[i] = (float)((i * 7 + step) % 11) - 5.0f;
+            assert_int_equal(nb_optimizer_step(a, w1, g1, N), NB_OK);
+            assert_int_equal(nb_optimizer_step_clear(b, w2, g2, N), NB_OK);
+            assert_memory_equal(w1, w2, sizeof w1);
+            for (int i = 0; i < N; i++) assert_true(g2[i] == 0.0f);
+        }
+        assert_int_equal(nb_optimizer_step_clear(b, NULL, g2, N), NB_ERR_ARG);
+        assert_non_null(strstr(nb_last_error(), "nb_optimizer_step_clear"));
+        nb_optimizer_free(a);
+        nb_optimizer_free(b);
+    }
+    nb_set_num_threads(1);
+}
+
 static void test_create_by_name(void **state)
 {
     (void)state;
@@ -249,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_adam_defaults_and_errors),
         cmocka_unit_test(test_state_allocation),
         cmocka_unit_test(test_sgd),
+        cmocka_unit_test(test_step_clear),
         cmocka_unit_test(test_create_by_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
