@@ -2,18 +2,8 @@
  *
  * Each derivative is written in terms of the output y, so the backward reads
  * only t->data: relu' = [y > 0], sigmoid' = y (1 - y), tanh' = 1 - y². */
-#include <string.h>
 
 #include "op_defs.h"
-
-static int activation_shape(nb_tensor *t)
-{
-    const nb_tensor *a = t->src[0];
-    if (a->dtype != NB_F32) return nb_node_fail(t, NB_ERR_ARG, "%s: input must be a float tensor", t->op->name);
-    t->ndim = a->ndim;
-    memcpy(t->shape, a->shape, sizeof t->shape);
-    return 0;
-}
 
 /* ---- relu: y = max(x, 0) ---- */
 static nb_status relu_forward(nb_tensor *t)
@@ -57,9 +47,9 @@ static void tanh_backward(nb_tensor *t)
         for (size_t i = 0; i < t->size; i++) a->grad[i] += t->grad[i] * (1.0f - t->data[i] * t->data[i]);
 }
 
-const nb_op nb_op_relu = {"relu", 1, activation_shape, relu_forward, relu_backward};
-const nb_op nb_op_sigmoid = {"sigmoid", 1, activation_shape, sigmoid_forward, sigmoid_backward};
-const nb_op nb_op_tanh = {"tanh", 1, activation_shape, tanh_forward, tanh_backward};
+const nb_op nb_op_relu = {"relu", 1, nb_same_shape, relu_forward, relu_backward};
+const nb_op nb_op_sigmoid = {"sigmoid", 1, nb_same_shape, sigmoid_forward, sigmoid_backward};
+const nb_op nb_op_tanh = {"tanh", 1, nb_same_shape, tanh_forward, tanh_backward};
 
 nb_tensor *nb_relu(nb_graph *g, nb_tensor *a) { return nb_node(g, &nb_op_relu, (nb_tensor *[]){a}, 1, NULL); }
 nb_tensor *nb_sigmoid(nb_graph *g, nb_tensor *a) { return nb_node(g, &nb_op_sigmoid, (nb_tensor *[]){a}, 1, NULL); }

@@ -92,8 +92,8 @@ static void mul_backward(nb_tensor *t)
         for (size_t i = 0; i < t->size; i++) b->grad[bidx(mode, i, cols)] += t->grad[i] * a->data[i];
 }
 
-/* ---- scale: out = a * s, s = attr.f[0] ---- */
-static int unary_shape(nb_tensor *t)
+/* Shape rule of every op whose output has its float input's shape (declared in op_defs.h). */
+int nb_same_shape(nb_tensor *t)
 {
     const nb_tensor *a = t->src[0];
     if (a->dtype != NB_F32) return nb_node_fail(t, NB_ERR_ARG, "%s: input must be a float tensor", t->op->name);
@@ -101,6 +101,8 @@ static int unary_shape(nb_tensor *t)
     memcpy(t->shape, a->shape, sizeof t->shape);
     return 0;
 }
+
+/* ---- scale: out = a * s, s = attr.f[0] ---- */
 static nb_status scale_forward(nb_tensor *t)
 {
     const float *a = t->src[0]->data;
@@ -119,7 +121,7 @@ static void scale_backward(nb_tensor *t)
 const nb_op nb_op_add = {"add", 2, binary_shape, add_forward, add_backward};
 const nb_op nb_op_sub = {"sub", 2, binary_shape, sub_forward, sub_backward};
 const nb_op nb_op_mul = {"mul", 2, binary_shape, mul_forward, mul_backward};
-const nb_op nb_op_scale = {"scale", 1, unary_shape, scale_forward, scale_backward};
+const nb_op nb_op_scale = {"scale", 1, nb_same_shape, scale_forward, scale_backward};
 
 nb_tensor *nb_add(nb_graph *g, nb_tensor *a, nb_tensor *b) { return nb_node(g, &nb_op_add, (nb_tensor *[]){a, b}, 2, NULL); }
 nb_tensor *nb_sub(nb_graph *g, nb_tensor *a, nb_tensor *b) { return nb_node(g, &nb_op_sub, (nb_tensor *[]){a, b}, 2, NULL); }

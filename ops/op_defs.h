@@ -37,6 +37,10 @@ extern const nb_op nb_op_sum;
 extern const nb_op nb_op_mean;
 extern const nb_op nb_op_reshape;
 
+/* Shape rule of the ops whose output has their float input's shape
+ * (elementwise.c: scale; activation.c; softmax.c). */
+int nb_same_shape(nb_tensor *t);
+
 /* Activation helpers shared by activation.c and the fused dense op (matmul.c). */
 
 /* Numerically stable logistic function: never evaluates exp of a large positive

@@ -1,7 +1,6 @@
 /* softmax.c — softmax and log-softmax over the last axis (matrix view: R rows
  * of K). Both subtract the row maximum first, so every exp() argument is <= 0:
  * nothing overflows at ±1000 and the largest entry contributes exactly e^0 = 1. */
-#include <string.h>
 
 #include "op_defs.h"
 
@@ -23,15 +22,6 @@ void nb_softmax_rows(float *x, int n, int k)
 {
     if (!x || n < 1 || k < 1) return;
     for (int r = 0; r < n; r++) softmax_row(x + (size_t)r * k, x + (size_t)r * k, k);
-}
-
-static int softmax_shape(nb_tensor *t)
-{
-    const nb_tensor *a = t->src[0];
-    if (a->dtype != NB_F32) return nb_node_fail(t, NB_ERR_ARG, "%s: input must be a float tensor", t->op->name);
-    t->ndim = a->ndim;
-    memcpy(t->shape, a->shape, sizeof t->shape);
-    return 0;
 }
 
 /* ---- softmax: y = exp(z - max) / Σ exp(z - max), per row ---- */
@@ -87,8 +77,8 @@ static void log_softmax_backward(nb_tensor *t)
     }
 }
 
-const nb_op nb_op_softmax = {"softmax", 1, softmax_shape, softmax_forward, softmax_backward};
-const nb_op nb_op_log_softmax = {"log_softmax", 1, softmax_shape, log_softmax_forward, log_softmax_backward};
+const nb_op nb_op_softmax = {"softmax", 1, nb_same_shape, softmax_forward, softmax_backward};
+const nb_op nb_op_log_softmax = {"log_softmax", 1, nb_same_shape, log_softmax_forward, log_softmax_backward};
 
 nb_tensor *nb_softmax(nb_graph *g, nb_tensor *z) { return nb_node(g, &nb_op_softmax, (nb_tensor *[]){z}, 1, NULL); }
 nb_tensor *nb_log_softmax(nb_graph *g, nb_tensor *z)
