@@ -13,14 +13,9 @@
 #include "nb_parallel.h"
 #include "op_defs.h"
 
-/* c (m, n) = a (m, k) · b (k, n) + beta * c, each operand given by its row and
- * column strides; beta = 0 overwrites c, beta = 1 accumulates. nb_sgemm (core)
- * calls bli_sgemm, sharing large products across the threads. */
-static void gemm(int m, int n, int k, const float *a, int rsa, int csa, const float *b, int rsb, int csb, float beta,
-                 float *c, int rsc)
-{
-    nb_sgemm(m, n, k, a, rsa, csa, b, rsb, csb, beta, c, rsc);
-}
+/* Every product below goes through nb_sgemm (core/nb_parallel.h): c (m, n) =
+ * a (m, k) · b (k, n) + beta * c, operands given by row and column strides,
+ * beta 0 overwrites, 1 accumulates; large products are shared across threads. */
 
 /* ---- matmul: out (M, N) = a (M, K) · b (K, N) ---- */
 static int matmul_shape(nb_tensor *t)
@@ -41,7 +36,7 @@ static nb_status matmul_forward(nb_tensor *t)
 {
     const nb_tensor *a = t->src[0], *b = t->src[1];
     int M = a->shape[0], K = a->shape[1], N = b->shape[1];
-    gemm(M, N, K, a->data, K, 1, b->data, N, 1, 0.0f, t->data, N);
+    nb_sgemm(M, N, K, a->data, K, 1, b->data, N, 1, 0.0f, t->data, N);
     return NB_OK;
 }
 static void matmul_backward(nb_tensor *t)
@@ -49,9 +44,9 @@ static void matmul_backward(nb_tensor *t)
     nb_tensor *a = t->src[0], *b = t->src[1];
     int M = a->shape[0], K = a->shape[1], N = b->shape[1];
     /* dA (M, K) += dC (M, N) · Bᵀ (N, K): B read with strides (1, N) */
-    if (a->grad) gemm(M, K, N, t->grad, N, 1, b->data, 1, N, 1.0f, a->grad, K);
+    if (a->grad) nb_sgemm(M, K, N, t->grad, N, 1, b->data, 1, N, 1.0f, a->grad, K);
     /* dB (K, N) += Aᵀ (K, M) · dC (M, N): A read with strides (1, K) */
-    if (b->grad) gemm(K, N, M, a->data, 1, K, t->grad, N, 1, 1.0f, b->grad, N);
+    if (b->grad) nb_sgemm(K, N, M, a->data, 1, K, t->grad, N, 1, 1.0f, b->grad, N);
 }
 
 /* ---- dense: out (B, out) = act(x (B, in) · w (in, out) + b (out)) ----
@@ -82,7 +77,7 @@ static nb_status dense_forward(nb_tensor *t)
     float *y = t->data;
     /* the backward's dz buffer, sized here where a failure can be reported */
     if (t->grad && t->attr.i[0] != NB_LINEAR && !nb_scratch(t, t->size)) return NB_ERR_NOMEM;
-    gemm(B, out, in, x->data, in, 1, w->data, out, 1, 0.0f, y, out);
+    nb_sgemm(B, out, in, x->data, in, 1, w->data, out, 1, 0.0f, y, out);
     /* one pass: add the bias and apply the activation */
     switch ((nb_activation)t->attr.i[0]) {
     case NB_RELU:
@@ -136,9 +131,9 @@ static void dense_backward(nb_tensor *t)
         for (int r = 0; r < B; r++)
             for (int j = 0; j < out; j++) b->grad[j] += dz[(size_t)r * out + j];
     /* dW (in, out) += xᵀ (in, B) · dz (B, out): x read with strides (1, in) */
-    if (w->grad) gemm(in, out, B, x->data, 1, in, dz, out, 1, 1.0f, w->grad, out);
+    if (w->grad) nb_sgemm(in, out, B, x->data, 1, in, dz, out, 1, 1.0f, w->grad, out);
     /* dx (B, in) += dz (B, out) · wᵀ (out, in): w read with strides (1, out) */
-    if (x->grad) gemm(B, in, out, dz, out, 1, w->data, 1, out, 1.0f, x->grad, in);
+    if (x->grad) nb_sgemm(B, in, out, dz, out, 1, w->data, 1, out, 1.0f, x->grad, in);
 }
 
 const nb_op nb_op_matmul = {"matmul", 2, matmul_shape, matmul_forward, matmul_backward};
