@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core_internal.h"
 #include "nb_base.h"
 #include "nb_blis.h"
 
@@ -102,8 +103,6 @@ __attribute__((constructor)) static void choose_blis_kernels(void)
 #endif
 
 /* ---- threads ---- */
-
-void nb__pool_resize(void); /* parallel.c */
 
 static int num_threads; /* 0: not decided yet */
 

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "core_internal.h"
 #include "nb_base.h"
 #include "nb_blis.h"
 #include "nb_parallel.h"
