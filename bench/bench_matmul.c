@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "nabla.h"
+#include <nabla/nabla.h>
 #include "direct_gemm.h"
 
 enum { RUNS = 9 };

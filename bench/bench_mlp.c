@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "nabla.h"
+#include <nabla/nabla.h>
 #include "direct_gemm.h"
 
 enum { MAX_LAYERS = 8 };

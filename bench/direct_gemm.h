@@ -4,7 +4,7 @@
 #ifndef NB_BENCH_DIRECT_GEMM_H
 #define NB_BENCH_DIRECT_GEMM_H
 
-#include "nabla.h"
+#include <nabla/nabla.h>
 #include "nb_blis.h"
 
 static inline void direct_sgemm(trans_t ta, trans_t tb, int m, int n, int k, const float *a, int rsa, int csa,

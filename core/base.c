@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core_internal.h"
-#include "nb_base.h"
+#include <nabla/nb_base.h>
 #include "nb_blis.h"
 
 static _Thread_local char last_error[512];

@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-#include "nb_op.h"
+#include <nabla/nb_plugin.h>
 
 extern bool nb__profiling;                                     /* nb_profile_enable */
 double nb__now(void);                                          /* monotonic seconds */

@@ -4,15 +4,23 @@
 #include <time.h>
 #include <string.h>
 
-#include "nb_debug.h"
+#include <nabla/nb_debug.h>
 #include "core_internal.h"
-#include "nb_op.h"
+#include <nabla/nb_plugin.h>
 
 static const char *op_name(const nb_tensor *t)
 {
     if (t->op) return t->op->name;
     if (t->flags & NB_FLAG_PARAM) return "param";
     return "input";
+}
+
+/* The op's attributes as text ("" when it has none to show). */
+static const char *attrs(const nb_tensor *t, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (t->op && t->op->describe) t->op->describe(t, buf, len);
+    return buf;
 }
 
 static void summary(const float *v, size_t n, char *buf, size_t len)
@@ -43,19 +51,19 @@ void nb_graph_print(const nb_graph *g, FILE *out)
         int len = (int)strlen(op_name(nb_graph_node(g, i)));
         opw = len > opw ? len : opw;
     }
-    fprintf(out, "%-4s %-12s %-*s %-10s %-16s %-30s %s\n", "id", "name", opw, "op", "inputs", "shape",
-            "value min/mean/max", "grad min/mean/max");
+    fprintf(out, "%-4s %-12s %-*s %-10s %-16s %-30s %-30s %s\n", "id", "name", opw, "op", "inputs", "shape",
+            "value min/mean/max", "grad min/mean/max", "attributes");
     for (int i = 0; i < nb_graph_size(g); i++) {
         const nb_tensor *t = nb_graph_node(g, i);
-        char ins[32] = "", shp[64], val[64], grd[64];
+        char ins[32] = "", shp[64], val[64], grd[64], att[96];
         size_t at = 0;
         for (int k = 0; k < t->n_src && at < sizeof ins; k++)
             at += (size_t)snprintf(ins + at, sizeof ins - at, k ? ",%d" : "%d", t->src[k]->id);
         if (t->dtype == NB_I32) snprintf(val, sizeof val, "(int labels)");
         else summary(t->data, t->size, val, sizeof val);
         summary(t->grad, t->grad ? t->size : 0, grd, sizeof grd);
-        fprintf(out, "%-4d %-12s %-*s %-10s %-16s %-30s %s\n", t->id, t->name[0] ? t->name : "-", opw, op_name(t),
-                at ? ins : "-", nb_shape_str(t, shp, sizeof shp), val, grd);
+        fprintf(out, "%-4d %-12s %-*s %-10s %-16s %-30s %-30s %s\n", t->id, t->name[0] ? t->name : "-", opw,
+                op_name(t), at ? ins : "-", nb_shape_str(t, shp, sizeof shp), val, grd, attrs(t, att, sizeof att));
     }
 }
 
@@ -78,6 +86,7 @@ nb_status nb_graph_dot(const nb_graph *g, FILE *out, int flags)
         char shp[64], buf[128];
         fprintf(out, "  n%d [label=\"{%s%s%s | %s", t->id, t->name[0] ? t->name : "", t->name[0] ? ": " : "",
                 op_name(t), nb_shape_str(t, shp, sizeof shp));
+        if (attrs(t, buf, sizeof buf)[0]) fprintf(out, " | %s", buf);
         if ((flags & NB_DOT_VALUES) && t->data) {
             head(t->data, t->size, buf, sizeof buf);
             fprintf(out, " | value: %s", buf);
@@ -94,57 +103,73 @@ nb_status nb_graph_dot(const nb_graph *g, FILE *out, int flags)
     return NB_OK;
 }
 
-/* loss value after a forward pass, or NAN on failure */
-static double eval_loss(nb_graph *g, nb_tensor *loss)
+/* The loss after a forward pass that draws what the first pass drew (random ops
+ * such as dropout see the same generator state every time), or NAN on failure. */
+static double eval_loss(nb_graph *g, nb_tensor *loss, const nb_rng *rng)
 {
+    *nb_graph_rng(g) = *rng;
     if (nb_forward(g) != NB_OK) return NAN;
     return loss->data[0];
 }
 
-double nb_gradcheck(nb_graph *g, nb_tensor *loss, nb_tensor *const *params, int n, float h)
+/* The tensors to check: `params` as given, or every parameter of g into all[]. */
+static nb_status checked_tensors(nb_graph *g, nb_tensor *const **params, int *n, nb_tensor **all, int max)
 {
-    if (!g || !loss) return nb_fail(NB_ERR_ARG, "nb_gradcheck: graph or loss is NULL"), -1.0;
+    if (!*params) {
+        *n = 0;
+        for (int i = 0; i < nb_graph_size(g); i++) {
+            if (!(nb_graph_node(g, i)->flags & NB_FLAG_PARAM)) continue;
+            if (*n == max)
+                return nb_fail(NB_ERR_ARG, "nb_gradcheck: more than %d parameters; pass the ones to check", max);
+            all[(*n)++] = nb_graph_node(g, i);
+        }
+        *params = all;
+    }
+    if (*n < 0) return nb_fail(NB_ERR_ARG, "nb_gradcheck: negative tensor count %d", *n);
+    for (int k = 0; k < *n; k++)
+        if (!(*params)[k] || !(*params)[k]->grad || (*params)[k]->op)
+            return nb_fail(NB_ERR_ARG, "nb_gradcheck: tensor %d is not a parameter with a gradient", k);
+    return NB_OK;
+}
+
+nb_status nb_gradcheck(nb_graph *g, nb_tensor *loss, nb_tensor *const *params, int n, float h, double *worst)
+{
+    if (worst) *worst = NAN;
+    if (!g || !loss || !worst) return nb_fail(NB_ERR_ARG, "nb_gradcheck: graph, loss or result pointer is NULL");
     if (h <= 0) h = 1e-3f;
     enum { MAX_CHECKED = 256 };
     nb_tensor *all[MAX_CHECKED];
-    if (!params) {
-        n = 0;
-        for (int i = 0; i < nb_graph_size(g); i++) {
-            if (!(nb_graph_node(g, i)->flags & NB_FLAG_PARAM)) continue;
-            if (n == MAX_CHECKED)
-                return nb_fail(NB_ERR_ARG, "nb_gradcheck: more than %d parameters; pass the ones to check", MAX_CHECKED), -1.0;
-            all[n++] = nb_graph_node(g, i);
-        }
-        params = all;
-    }
-    if (n < 0) return nb_fail(NB_ERR_ARG, "nb_gradcheck: negative tensor count %d", n), -1.0;
-    for (int k = 0; k < n; k++)
-        if (!params[k] || !params[k]->grad || params[k]->op)
-            return nb_fail(NB_ERR_ARG, "nb_gradcheck: tensor %d is not a parameter with a gradient", k), -1.0;
+    nb_status s = checked_tensors(g, &params, &n, all, MAX_CHECKED);
+    if (s != NB_OK) return s;
+    const nb_rng rng = *nb_graph_rng(g);
     nb_zero_grad(g);
-    if (nb_forward(g) != NB_OK || nb_backward(g, loss) != NB_OK) return -1.0;
-    double worst = 0;
+    if ((s = nb_forward(g)) != NB_OK || (s = nb_backward(g, loss)) != NB_OK) return s;
+    double err_max = 0;
     for (int k = 0; k < n; k++) {
         nb_tensor *p = params[k];
         for (size_t i = 0; i < p->size; i++) {
             float keep = p->data[i];
             p->data[i] = keep + h;
-            double up = eval_loss(g, loss);
+            double up = eval_loss(g, loss, &rng);
             p->data[i] = keep - h;
-            double down = eval_loss(g, loss);
+            double down = eval_loss(g, loss, &rng);
             p->data[i] = keep;
             if (isnan(up) || isnan(down)) {
+                *nb_graph_rng(g) = rng;
                 nb_forward(g);
-                return -1.0;
+                return nb_fail(NB_ERR_NUMERIC, "nb_gradcheck: the loss is NaN or a forward pass failed at "
+                               "element %zu of tensor %d", i, k);
             }
             double num = (up - down) / (2.0 * (double)h), ana = p->grad[i];
             double scale = fmax(1.0, fmax(fabs(num), fabs(ana)));
             double err = fabs(num - ana) / scale;
-            if (!(err <= worst)) worst = err; /* NaN counts as worst */
+            if (!(err <= err_max)) err_max = err; /* NaN counts as worst */
         }
     }
-    if (nb_forward(g) != NB_OK) return -1.0;
-    return worst;
+    *nb_graph_rng(g) = rng;
+    if ((s = nb_forward(g)) != NB_OK) return s;
+    *worst = err_max;
+    return NB_OK;
 }
 
 nb_status nb_check_numerics(const nb_graph *g)

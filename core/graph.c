@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core_internal.h"
-#include "nb_op.h"
+#include <nabla/nb_plugin.h>
 
 enum { FLAG_PACKED = 1 << 8 }; /* internal: data/grad live in the graph's packed buffers */
 
@@ -24,12 +24,15 @@ struct nb_graph {
     float *pdata;      /* (pcount) packed parameter values, NULL before packing */
     float *pgrad;      /* (pcount) packed parameter gradients */
     size_t pcount;
+    bool training;     /* nb_graph_set_training */
+    nb_rng rng;        /* nb_graph_rng: draws of ops such as dropout */
 };
 
 nb_graph *nb_graph_new(void)
 {
     nb_graph *g = nb_calloc(1, sizeof *g);
     if (!g) nb_fail(NB_ERR_NOMEM, "nb_graph_new: out of memory");
+    else nb_rng_seed(&g->rng, NB_GRAPH_DEFAULT_SEED);
     return g;
 }
 
@@ -59,6 +62,20 @@ const char *nb_graph_error(const nb_graph *g) { return g && g->error[0] ? g->err
 void nb_graph_clear_error(nb_graph *g)
 {
     if (g) g->error[0] = '\0';
+}
+
+void nb_graph_set_training(nb_graph *g, bool training)
+{
+    if (g) g->training = training;
+}
+
+bool nb_graph_training(const nb_graph *g) { return g && g->training; }
+
+nb_rng *nb_graph_rng(nb_graph *g) { return g ? &g->rng : NULL; }
+
+void nb_graph_seed(nb_graph *g, uint64_t seed)
+{
+    if (g) nb_rng_seed(&g->rng, seed);
 }
 
 int nb_graph_size(const nb_graph *g) { return g ? g->n : 0; }
@@ -235,24 +252,31 @@ nb_tensor *nb_set_name(nb_tensor *t, const char *name)
 /* Run t's shape rule and size its buffers. */
 static nb_status derive(nb_tensor *t)
 {
-    if (t->op->shape(t)) return NB_ERR_SHAPE;
+    t->dtype = NB_F32;
+    nb_status s = t->op->shape(t);
+    if (s != NB_OK) return s;
     t->size = shape_size(t->ndim, t->shape);
     if (t->size == 0) {
-        char s[64];
+        char shp[64];
         return nb_node_fail(t, NB_ERR_SHAPE, "%s: result shape %s is empty or too large", t->op->name,
-                            nb_shape_str(t, s, sizeof s));
+                            nb_shape_str(t, shp, sizeof shp));
     }
     return ensure_cap(t, t->size);
 }
 
-nb_tensor *nb_node(nb_graph *g, const nb_op *op, nb_tensor *const *src, int n_src, const nb_attr *attr)
+nb_tensor *nb_node(nb_graph *g, const nb_op *op, nb_tensor *const *src, int n_src, const void *attr,
+                   size_t attr_size)
 {
     if (!g) {
         nb_fail(NB_ERR_ARG, "%s: graph is NULL", op && op->name ? op->name : "nb_node");
         return NULL;
     }
-    if (!op || n_src != op->n_src || n_src < 0 || n_src > NB_MAX_SRC || (n_src > 0 && !src))
-        return nb_graph_fail(g, NB_ERR_ARG, "nb_node: bad op definition or input count");
+    if (!op || !op->shape || !op->forward || (op->n_src != NB_VARIADIC && n_src != op->n_src) ||
+        (op->n_src == NB_VARIADIC && n_src < 1) || n_src < 0 || n_src > NB_MAX_SRC || (n_src > 0 && !src))
+        return nb_graph_fail(g, NB_ERR_ARG, "nb_node: bad op definition or input count (%d)", n_src);
+    if (attr_size > sizeof(nb_attr) || (attr_size && !attr))
+        return nb_graph_fail(g, NB_ERR_ARG, "%s: attributes of %zu bytes (at most %zu)", op->name, attr_size,
+                             sizeof(nb_attr));
     int needs_grad = 0;
     for (int i = 0; i < n_src; i++) {
         if (!src[i]) {
@@ -268,8 +292,7 @@ nb_tensor *nb_node(nb_graph *g, const nb_op *op, nb_tensor *const *src, int n_sr
     t->op = op;
     t->n_src = n_src;
     for (int i = 0; i < n_src; i++) t->src[i] = src[i];
-    if (attr) t->attr = *attr;
-    t->dtype = NB_F32;
+    if (attr_size) memcpy(t->attr.bytes, attr, attr_size);
     if (needs_grad && op->backward) t->flags |= NB_FLAG_NEEDS_GRAD;
     if (derive(t) != NB_OK || op->forward(t) != NB_OK || append(g, t) != NB_OK) {
         tensor_free(t);

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 
 #include "core_internal.h"
-#include "nb_base.h"
+#include <nabla/nb_base.h>
 #include "nb_blis.h"
-#include "nb_parallel.h"
+#include <nabla/nb_parallel.h>
 
 /* Waiting: SPINS_BEFORE_YIELD pause instructions, then sched_yield() (so a busy
  * or oversubscribed machine lets the thread we wait for run), and a worker goes

@@ -1,7 +1,7 @@
 /* rng.c — PCG32 (XSH-RR), after the reference pcg32_random_r / pcg32_srandom_r. */
 #include <math.h>
 
-#include "nb_rng.h"
+#include <nabla/nb_rng.h>
 
 uint32_t nb_rng_u32(nb_rng *r)
 {

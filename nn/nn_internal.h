@@ -2,8 +2,8 @@
 #ifndef NN_INTERNAL_H
 #define NN_INTERNAL_H
 
-#include "nb_nn.h"
-#include "nb_rng.h"
+#include <nabla/nb_nn.h>
+#include <nabla/nb_rng.h>
 
 typedef struct nb_layer {
     int in, units;         /* kernel (in, units), bias (units) */

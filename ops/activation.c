@@ -3,7 +3,7 @@
  * Each derivative is written in terms of the output y, so the backward reads
  * only t->data: relu' = [y > 0], sigmoid' = y (1 - y), tanh' = 1 - y². */
 
-#include "op_defs.h"
+#include "ops_private.h"
 
 /* ---- relu: y = max(x, 0) ---- */
 static nb_status relu_forward(nb_tensor *t)
@@ -47,13 +47,13 @@ static void tanh_backward(nb_tensor *t)
         for (size_t i = 0; i < t->size; i++) a->grad[i] += t->grad[i] * (1.0f - t->data[i] * t->data[i]);
 }
 
-const nb_op nb_op_relu = {"relu", 1, nb_same_shape, relu_forward, relu_backward};
-const nb_op nb_op_sigmoid = {"sigmoid", 1, nb_same_shape, sigmoid_forward, sigmoid_backward};
-const nb_op nb_op_tanh = {"tanh", 1, nb_same_shape, tanh_forward, tanh_backward};
+const nb_op nb_op_relu = {.name = "relu", .n_src = 1, .shape = nb_same_shape, .forward = relu_forward, .backward = relu_backward};
+const nb_op nb_op_sigmoid = {.name = "sigmoid", .n_src = 1, .shape = nb_same_shape, .forward = sigmoid_forward, .backward = sigmoid_backward};
+const nb_op nb_op_tanh = {.name = "tanh", .n_src = 1, .shape = nb_same_shape, .forward = tanh_forward, .backward = tanh_backward};
 
-nb_tensor *nb_relu(nb_graph *g, nb_tensor *a) { return nb_node(g, &nb_op_relu, (nb_tensor *[]){a}, 1, NULL); }
-nb_tensor *nb_sigmoid(nb_graph *g, nb_tensor *a) { return nb_node(g, &nb_op_sigmoid, (nb_tensor *[]){a}, 1, NULL); }
-nb_tensor *nb_tanh(nb_graph *g, nb_tensor *a) { return nb_node(g, &nb_op_tanh, (nb_tensor *[]){a}, 1, NULL); }
+nb_tensor *nb_relu(nb_graph *g, nb_tensor *a) { return nb_node(g, &nb_op_relu, (nb_tensor *[]){a}, 1, NULL, 0); }
+nb_tensor *nb_sigmoid(nb_graph *g, nb_tensor *a) { return nb_node(g, &nb_op_sigmoid, (nb_tensor *[]){a}, 1, NULL, 0); }
+nb_tensor *nb_tanh(nb_graph *g, nb_tensor *a) { return nb_node(g, &nb_op_tanh, (nb_tensor *[]){a}, 1, NULL, 0); }
 
 nb_tensor *nb_activate(nb_graph *g, nb_tensor *a, nb_activation act)
 {

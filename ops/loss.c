@@ -2,7 +2,7 @@
  *
  * Key: B rows (examples), K classes. logits / probabilities are (B, K) floats;
  * sparse labels are an NB_I32 tensor of B values, shape (B) or (B, 1); dense
- * labels are (B, K) floats. attr.i[0] = 1 asks for the batch mean (Keras's
+ * labels are (B, K) floats. loss_attr.batch_mean asks for the batch mean (Keras's
  * sum_over_batch_size) instead of per-example losses (B); the 1/B is folded into
  * the backward.
  *
@@ -12,7 +12,13 @@
 #include <math.h>
 #include <string.h>
 
-#include "op_defs.h"
+#include "ops_private.h"
+
+/* The losses' one attribute: reduce to the batch mean (Keras's reduction
+ * sum_over_batch_size), or keep one loss per example (the tf.nn forms). */
+typedef struct loss_attr {
+    bool batch_mean;
+} loss_attr;
 
 /* Keras's backend epsilon (keras/src/backend/config.py, epsilon() = 1e-7), used by
  * keras/src/backend/tensorflow/nn.py to clip probabilities to [eps, 1 - eps]. */
@@ -35,46 +41,48 @@ static float softmax_lse(float *p, const float *z, int k, float *mx)
 }
 
 /* Check logits-or-probabilities (B, K) floats; returns 0 or fails t. */
-static int check_pred(nb_tensor *t, const nb_tensor *z, const char *what)
+static nb_status check_pred(nb_tensor *t, const nb_tensor *z, const char *what)
 {
     char sz[64];
     if (z->dtype != NB_F32) return nb_node_fail(t, NB_ERR_ARG, "%s: %s must be a float tensor", t->op->name, what);
     if (z->ndim != 2)
         return nb_node_fail(t, NB_ERR_SHAPE, "%s: %s must be (batch, classes), got %s", t->op->name, what,
                             nb_shape_str(z, sz, sizeof sz));
-    return 0;
+    return NB_OK;
 }
 
 /* Shape rule for sparse labels: z (B, K) floats, labels (B) or (B, 1) int32. */
-static int sparse_shape(nb_tensor *t)
+static nb_status sparse_shape(nb_tensor *t)
 {
     const nb_tensor *z = t->src[0], *lab = t->src[1];
     char sz[64], sl[64];
-    if (check_pred(t, z, t->op == &nb_op_sparse_softmax_xent ? "logits" : "y_pred")) return 1;
+    nb_status s = check_pred(t, z, t->op == &nb_op_sparse_softmax_xent ? "logits" : "y_pred");
+    if (s != NB_OK) return s;
     if (lab->dtype != NB_I32)
         return nb_node_fail(t, NB_ERR_ARG, "%s: labels must be an NB_I32 tensor of class indices, got a float tensor",
                             t->op->name);
     if (!(lab->ndim == 1 || (lab->ndim == 2 && lab->shape[1] == 1)) || lab->shape[0] != z->shape[0])
         return nb_node_fail(t, NB_ERR_SHAPE, "%s: labels %s do not match %s (need (%d,) or (%d, 1))", t->op->name,
                             nb_shape_str(lab, sl, sizeof sl), nb_shape_str(z, sz, sizeof sz), z->shape[0], z->shape[0]);
-    t->ndim = t->attr.i[0] ? 0 : 1;
+    t->ndim = NB_ATTR(t, loss_attr)->batch_mean ? 0 : 1;
     t->shape[0] = z->shape[0];
-    return 0;
+    return NB_OK;
 }
 
 /* Shape rule for dense labels: z and labels both (B, K) floats. */
-static int dense_labels_shape(nb_tensor *t)
+static nb_status dense_labels_shape(nb_tensor *t)
 {
     const nb_tensor *z = t->src[0], *lab = t->src[1];
     char sz[64], sl[64];
-    if (check_pred(t, z, t->op == &nb_op_softmax_xent ? "logits" : "y_pred")) return 1;
+    nb_status s = check_pred(t, z, t->op == &nb_op_softmax_xent ? "logits" : "y_pred");
+    if (s != NB_OK) return s;
     if (lab->dtype != NB_F32) return nb_node_fail(t, NB_ERR_ARG, "%s: labels must be a float tensor", t->op->name);
     if (lab->ndim != 2 || lab->shape[0] != z->shape[0] || lab->shape[1] != z->shape[1])
         return nb_node_fail(t, NB_ERR_SHAPE, "%s: labels %s do not match %s", t->op->name,
                             nb_shape_str(lab, sl, sizeof sl), nb_shape_str(z, sz, sizeof sz));
-    t->ndim = t->attr.i[0] ? 0 : 1;
+    t->ndim = NB_ATTR(t, loss_attr)->batch_mean ? 0 : 1;
     t->shape[0] = z->shape[0];
-    return 0;
+    return NB_OK;
 }
 
 /* TF's wording (sparse_xent_op.cc), with the row. */
@@ -99,10 +107,10 @@ static nb_status sparse_xent_forward(nb_tensor *t)
         const float *zr = z->data + (size_t)r * K;
         float mx, lse = softmax_lse(p + (size_t)r * K, zr, K, &mx);
         float loss = lse - (zr[y[r]] - mx);
-        if (t->attr.i[0]) total += loss;
+        if (NB_ATTR(t, loss_attr)->batch_mean) total += loss;
         else t->data[r] = loss;
     }
-    if (t->attr.i[0]) t->data[0] = (float)(total / B);
+    if (NB_ATTR(t, loss_attr)->batch_mean) t->data[0] = (float)(total / B);
     return NB_OK;
 }
 static void sparse_xent_backward(nb_tensor *t)
@@ -114,7 +122,7 @@ static void sparse_xent_backward(nb_tensor *t)
     for (int r = 0; r < B; r++) {
         const float *p = t->scratch + (size_t)r * K;
         float *dz = z->grad + (size_t)r * K;
-        float dloss = t->attr.i[0] ? t->grad[0] / (float)B : t->grad[r];
+        float dloss = NB_ATTR(t, loss_attr)->batch_mean ? t->grad[0] / (float)B : t->grad[r];
         for (int j = 0; j < K; j++) {
             float indicator = j == y[r] ? 1.0f : 0.0f;
             dz[j] += (p[j] - indicator) * dloss;
@@ -137,10 +145,10 @@ static nb_status xent_forward(nb_tensor *t)
         float mx, lse = softmax_lse(p + (size_t)r * K, zr, K, &mx);
         float loss = 0.0f;
         for (int j = 0; j < K; j++) loss += yr[j] * (lse - (zr[j] - mx));
-        if (t->attr.i[0]) total += loss;
+        if (NB_ATTR(t, loss_attr)->batch_mean) total += loss;
         else t->data[r] = loss;
     }
-    if (t->attr.i[0]) t->data[0] = (float)(total / B);
+    if (NB_ATTR(t, loss_attr)->batch_mean) t->data[0] = (float)(total / B);
     return NB_OK;
 }
 static void xent_backward(nb_tensor *t)
@@ -152,7 +160,7 @@ static void xent_backward(nb_tensor *t)
     for (int r = 0; r < B; r++) {
         const float *p = t->scratch + (size_t)r * K, *yr = lab + (size_t)r * K;
         float *dz = z->grad + (size_t)r * K;
-        float dloss = t->attr.i[0] ? t->grad[0] / (float)B : t->grad[r];
+        float dloss = NB_ATTR(t, loss_attr)->batch_mean ? t->grad[0] / (float)B : t->grad[r];
         float ysum = 0.0f;
         for (int j = 0; j < K; j++) ysum += yr[j];
         for (int j = 0; j < K; j++) dz[j] += (ysum * p[j] - yr[j]) * dloss;
@@ -249,7 +257,7 @@ static void cat_probs_backward(nb_tensor *t)
 }
 
 /* ---- mean squared error: mean over all elements of (p - y)², scalar ---- */
-static int mse_shape(nb_tensor *t)
+static nb_status mse_shape(nb_tensor *t)
 {
     const nb_tensor *p = t->src[0], *y = t->src[1];
     char sp[64], sy[64];
@@ -261,7 +269,7 @@ static int mse_shape(nb_tensor *t)
         return nb_node_fail(t, NB_ERR_SHAPE, "mean_squared_error: y_pred %s and y_true %s differ in shape",
                             nb_shape_str(p, sp, sizeof sp), nb_shape_str(y, sy, sizeof sy));
     t->ndim = 0;
-    return 0;
+    return NB_OK;
 }
 static nb_status mse_forward(nb_tensor *t)
 {
@@ -282,26 +290,22 @@ static void mse_backward(nb_tensor *t)
     for (size_t i = 0; i < n; i++) pt->grad[i] += d * (p[i] - y[i]);
 }
 
-const nb_op nb_op_sparse_softmax_xent = {"sparse_softmax_cross_entropy_with_logits", 2, sparse_shape,
-                                         sparse_xent_forward, sparse_xent_backward};
-const nb_op nb_op_softmax_xent = {"softmax_cross_entropy_with_logits", 2, dense_labels_shape, xent_forward,
-                                  xent_backward};
-const nb_op nb_op_sparse_categorical_xent_probs = {"sparse_categorical_crossentropy", 2, sparse_shape,
-                                                   sparse_probs_forward, sparse_probs_backward};
-const nb_op nb_op_categorical_xent_probs = {"categorical_crossentropy", 2, dense_labels_shape, cat_probs_forward,
-                                            cat_probs_backward};
-const nb_op nb_op_mse = {"mean_squared_error", 2, mse_shape, mse_forward, mse_backward};
+const nb_op nb_op_sparse_softmax_xent = {.name = "sparse_softmax_cross_entropy_with_logits", .n_src = 2, .shape = sparse_shape, .forward = sparse_xent_forward, .backward = sparse_xent_backward};
+const nb_op nb_op_softmax_xent = {.name = "softmax_cross_entropy_with_logits", .n_src = 2, .shape = dense_labels_shape, .forward = xent_forward, .backward = xent_backward};
+const nb_op nb_op_sparse_categorical_xent_probs = {.name = "sparse_categorical_crossentropy", .n_src = 2, .shape = sparse_shape, .forward = sparse_probs_forward, .backward = sparse_probs_backward};
+const nb_op nb_op_categorical_xent_probs = {.name = "categorical_crossentropy", .n_src = 2, .shape = dense_labels_shape, .forward = cat_probs_forward, .backward = cat_probs_backward};
+const nb_op nb_op_mse = {.name = "mean_squared_error", .n_src = 2, .shape = mse_shape, .forward = mse_forward, .backward = mse_backward};
 
-static const nb_attr per_example = {.i = {0}}, batch_mean = {.i = {1}};
+static const loss_attr per_example = {.batch_mean = false}, batch_mean = {.batch_mean = true};
 
 nb_tensor *nb_sparse_softmax_cross_entropy_with_logits(nb_graph *g, nb_tensor *logits, nb_tensor *labels)
 {
-    return nb_node(g, &nb_op_sparse_softmax_xent, (nb_tensor *[]){logits, labels}, 2, &per_example);
+    return nb_node(g, &nb_op_sparse_softmax_xent, (nb_tensor *[]){logits, labels}, 2, &per_example, sizeof per_example);
 }
 
 nb_tensor *nb_softmax_cross_entropy_with_logits(nb_graph *g, nb_tensor *logits, nb_tensor *labels)
 {
-    return nb_node(g, &nb_op_softmax_xent, (nb_tensor *[]){logits, labels}, 2, &per_example);
+    return nb_node(g, &nb_op_softmax_xent, (nb_tensor *[]){logits, labels}, 2, &per_example, sizeof per_example);
 }
 
 /* Keras (keras/src/backend/tensorflow/nn.py): when the probabilities come
@@ -314,18 +318,18 @@ static nb_tensor *softmax_logits(nb_tensor *y_pred)
 nb_tensor *nb_sparse_categorical_crossentropy(nb_graph *g, nb_tensor *y_pred, nb_tensor *labels, bool from_logits)
 {
     nb_tensor *z = from_logits ? y_pred : softmax_logits(y_pred);
-    if (z) return nb_node(g, &nb_op_sparse_softmax_xent, (nb_tensor *[]){z, labels}, 2, &batch_mean);
-    return nb_node(g, &nb_op_sparse_categorical_xent_probs, (nb_tensor *[]){y_pred, labels}, 2, &batch_mean);
+    if (z) return nb_node(g, &nb_op_sparse_softmax_xent, (nb_tensor *[]){z, labels}, 2, &batch_mean, sizeof batch_mean);
+    return nb_node(g, &nb_op_sparse_categorical_xent_probs, (nb_tensor *[]){y_pred, labels}, 2, &batch_mean, sizeof batch_mean);
 }
 
 nb_tensor *nb_categorical_crossentropy(nb_graph *g, nb_tensor *y_pred, nb_tensor *y_true, bool from_logits)
 {
     nb_tensor *z = from_logits ? y_pred : softmax_logits(y_pred);
-    if (z) return nb_node(g, &nb_op_softmax_xent, (nb_tensor *[]){z, y_true}, 2, &batch_mean);
-    return nb_node(g, &nb_op_categorical_xent_probs, (nb_tensor *[]){y_pred, y_true}, 2, &batch_mean);
+    if (z) return nb_node(g, &nb_op_softmax_xent, (nb_tensor *[]){z, y_true}, 2, &batch_mean, sizeof batch_mean);
+    return nb_node(g, &nb_op_categorical_xent_probs, (nb_tensor *[]){y_pred, y_true}, 2, &batch_mean, sizeof batch_mean);
 }
 
 nb_tensor *nb_mean_squared_error(nb_graph *g, nb_tensor *y_pred, nb_tensor *y_true)
 {
-    return nb_node(g, &nb_op_mse, (nb_tensor *[]){y_pred, y_true}, 2, NULL);
+    return nb_node(g, &nb_op_mse, (nb_tensor *[]){y_pred, y_true}, 2, NULL, 0);
 }

@@ -10,15 +10,15 @@
  * lives in tests/test_ops.c (ref_matmul). */
 #include <assert.h>
 
-#include "nb_parallel.h"
-#include "op_defs.h"
+#include <nabla/nb_parallel.h>
+#include "ops_private.h"
 
 /* Every product below goes through nb_sgemm (core/nb_parallel.h): c (m, n) =
  * a (m, k) · b (k, n) + beta * c, operands given by row and column strides,
  * beta 0 overwrites, 1 accumulates; large products are shared across threads. */
 
 /* ---- matmul: out (M, N) = a (M, K) · b (K, N) ---- */
-static int matmul_shape(nb_tensor *t)
+static nb_status matmul_shape(nb_tensor *t)
 {
     const nb_tensor *a = t->src[0], *b = t->src[1];
     char sa[64], sb[64];
@@ -30,7 +30,7 @@ static int matmul_shape(nb_tensor *t)
     t->ndim = 2;
     t->shape[0] = a->shape[0];
     t->shape[1] = b->shape[1];
-    return 0;
+    return NB_OK;
 }
 static nb_status matmul_forward(nb_tensor *t)
 {
@@ -49,10 +49,15 @@ static void matmul_backward(nb_tensor *t)
     if (b->grad) nb_sgemm(K, N, M, a->data, 1, K, t->grad, N, 1, 1.0f, b->grad, N);
 }
 
+/* The fused dense node's one attribute. */
+typedef struct dense_attr {
+    nb_activation act;
+} dense_attr;
+
 /* ---- dense: out (B, out) = act(x (B, in) · w (in, out) + b (out)) ----
- * attr.i[0] is the activation. The activation's derivative is written in terms
+ * dense_attr.act is the activation. The activation's derivative is written in terms
  * of its output y, so the backward needs only out. */
-static int dense_shape(nb_tensor *t)
+static nb_status dense_shape(nb_tensor *t)
 {
     const nb_tensor *x = t->src[0], *w = t->src[1], *b = t->n_src > 2 ? t->src[2] : NULL;
     char sx[64], sw[64], sb[64];
@@ -67,7 +72,7 @@ static int dense_shape(nb_tensor *t)
     t->ndim = 2;
     t->shape[0] = x->shape[0];
     t->shape[1] = w->shape[1];
-    return 0;
+    return NB_OK;
 }
 static nb_status dense_forward(nb_tensor *t)
 {
@@ -76,10 +81,10 @@ static nb_status dense_forward(nb_tensor *t)
     int B = x->shape[0], in = x->shape[1], out = w->shape[1];
     float *y = t->data;
     /* the backward's dz buffer, sized here where a failure can be reported */
-    if (t->grad && t->attr.i[0] != NB_LINEAR && !nb_scratch(t, t->size)) return NB_ERR_NOMEM;
+    if (t->grad && NB_ATTR(t, dense_attr)->act != NB_LINEAR && !nb_scratch(t, t->size)) return NB_ERR_NOMEM;
     nb_sgemm(B, out, in, x->data, in, 1, w->data, out, 1, 0.0f, y, out);
     /* one pass: add the bias and apply the activation */
-    switch ((nb_activation)t->attr.i[0]) {
+    switch (NB_ATTR(t, dense_attr)->act) {
     case NB_RELU:
         for (int r = 0; r < B; r++, y += out)
             for (int j = 0; j < out; j++) {
@@ -110,7 +115,7 @@ static void dense_backward(nb_tensor *t)
     size_t n = t->size;
     const float *y = t->data, *dy = t->grad;
     const float *dz = dy; /* (B, out) d(loss)/d(x·w + b); dout itself when linear */
-    nb_activation act = (nb_activation)t->attr.i[0];
+    nb_activation act = NB_ATTR(t, dense_attr)->act;
     if (act != NB_LINEAR) {
         float *s = t->scratch; /* sized by dense_forward */
         assert(s && t->scratch_cap >= n);
@@ -136,13 +141,13 @@ static void dense_backward(nb_tensor *t)
     if (x->grad) nb_sgemm(B, in, out, dz, out, 1, w->data, 1, out, 1.0f, x->grad, in);
 }
 
-const nb_op nb_op_matmul = {"matmul", 2, matmul_shape, matmul_forward, matmul_backward};
-const nb_op nb_op_dense = {"dense", 3, dense_shape, dense_forward, dense_backward};
-const nb_op nb_op_dense_nobias = {"dense", 2, dense_shape, dense_forward, dense_backward};
+const nb_op nb_op_matmul = {.name = "matmul", .n_src = 2, .shape = matmul_shape, .forward = matmul_forward, .backward = matmul_backward};
+const nb_op nb_op_dense = {.name = "dense", .n_src = 3, .shape = dense_shape, .forward = dense_forward, .backward = dense_backward};
+const nb_op nb_op_dense_nobias = {.name = "dense", .n_src = 2, .shape = dense_shape, .forward = dense_forward, .backward = dense_backward};
 
 nb_tensor *nb_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b)
 {
-    return nb_node(g, &nb_op_matmul, (nb_tensor *[]){a, b}, 2, NULL);
+    return nb_node(g, &nb_op_matmul, (nb_tensor *[]){a, b}, 2, NULL, 0);
 }
 
 nb_tensor *nb_dense(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b, nb_activation act)
@@ -155,7 +160,7 @@ nb_tensor *nb_dense(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b, nb_ac
         return nb_softmax(g, nb_dense(g, x, w, b, NB_LINEAR));
     if (act != NB_LINEAR && act != NB_RELU && act != NB_SIGMOID && act != NB_TANH)
         return nb_graph_fail(g, NB_ERR_ARG, "dense: unknown activation %d", (int)act);
-    nb_attr attr = {.i = {(int)act}};
-    if (b) return nb_node(g, &nb_op_dense, (nb_tensor *[]){x, w, b}, 3, &attr);
-    return nb_node(g, &nb_op_dense_nobias, (nb_tensor *[]){x, w}, 2, &attr);
+    dense_attr attr = {.act = act};
+    if (b) return nb_node(g, &nb_op_dense, (nb_tensor *[]){x, w, b}, 3, &attr, sizeof attr);
+    return nb_node(g, &nb_op_dense_nobias, (nb_tensor *[]){x, w}, 2, &attr, sizeof attr);
 }

@@ -1,13 +1,13 @@
 /* reduce.c — reductions to a scalar (sum, mean) and reshapes (reshape, flatten). */
 #include <string.h>
 
-#include "op_defs.h"
+#include "ops_private.h"
 
-static int scalar_shape(nb_tensor *t)
+static nb_status scalar_shape(nb_tensor *t)
 {
     if (t->src[0]->dtype != NB_F32) return nb_node_fail(t, NB_ERR_ARG, "%s: input must be a float tensor", t->op->name);
     t->ndim = 0;
-    return 0;
+    return NB_OK;
 }
 
 /* ---- sum: out = Σ a ---- */
@@ -43,20 +43,26 @@ static void mean_backward(nb_tensor *t)
         for (size_t i = 0; i < a->size; i++) a->grad[i] += d;
 }
 
-const nb_op nb_op_sum = {"sum", 1, scalar_shape, sum_forward, sum_backward};
-const nb_op nb_op_mean = {"mean", 1, scalar_shape, mean_forward, mean_backward};
+const nb_op nb_op_sum = {.name = "sum", .n_src = 1, .shape = scalar_shape, .forward = sum_forward, .backward = sum_backward};
+const nb_op nb_op_mean = {.name = "mean", .n_src = 1, .shape = scalar_shape, .forward = mean_forward, .backward = mean_backward};
 
 /* ---- reshape: out holds a's elements in the same order under a new shape ----
- * attr.i[0] is the target ndim and attr.i[1..ndim] its dimensions, one of which
+ * reshape_attr holds the target shape, one dimension of which
  * may be -1: it is inferred from a's size on every run, so a reshape of a batch
  * input follows the batch. Float and int32 tensors; the data is copied. */
-static int reshape_shape(nb_tensor *t)
+typedef struct reshape_attr {
+    int ndim;
+    int shape[NB_MAX_DIMS]; /* -1 marks the inferred dimension */
+} reshape_attr;
+
+static nb_status reshape_shape(nb_tensor *t)
 {
     const nb_tensor *a = t->src[0];
-    int ndim = t->attr.i[0], infer = -1;
+    const reshape_attr *ra = NB_ATTR(t, reshape_attr);
+    int ndim = ra->ndim, infer = -1;
     size_t known = 1;
     for (int d = 0; d < ndim; d++) {
-        t->shape[d] = t->attr.i[1 + d];
+        t->shape[d] = ra->shape[d];
         if (t->shape[d] == -1) infer = d;
         else known *= (size_t)t->shape[d];
     }
@@ -68,7 +74,7 @@ static int reshape_shape(nb_tensor *t)
                             nb_shape_str(a, sa, sizeof sa), a->size, nb_shape_str(t, st, sizeof st));
     }
     t->dtype = a->dtype;
-    return 0;
+    return NB_OK;
 }
 static nb_status reshape_forward(nb_tensor *t)
 {
@@ -84,7 +90,7 @@ static void reshape_backward(nb_tensor *t)
         for (size_t i = 0; i < a->size; i++) a->grad[i] += t->grad[i];
 }
 
-const nb_op nb_op_reshape = {"reshape", 1, reshape_shape, reshape_forward, reshape_backward};
+const nb_op nb_op_reshape = {.name = "reshape", .n_src = 1, .shape = reshape_shape, .forward = reshape_forward, .backward = reshape_backward};
 
 nb_tensor *nb_reshape(nb_graph *g, nb_tensor *a, int ndim, const int *shape)
 {
@@ -95,17 +101,17 @@ nb_tensor *nb_reshape(nb_graph *g, nb_tensor *a, int ndim, const int *shape)
     if (ndim < 0 || ndim > NB_MAX_DIMS || (ndim > 0 && !shape))
         return nb_graph_fail(g, NB_ERR_ARG, "reshape: ndim must be 0..%d with a shape array (got ndim %d%s)",
                              NB_MAX_DIMS, ndim, shape ? "" : ", shape NULL");
-    nb_attr attr = {.i = {ndim}};
+    reshape_attr attr = {.ndim = ndim};
     int n_infer = 0;
     for (int d = 0; d < ndim; d++) {
         if (shape[d] == -1) n_infer++;
         else if (shape[d] < 1)
             return nb_graph_fail(g, NB_ERR_ARG, "reshape: dimension %d is %d (need >= 1, or -1 to infer it)", d,
                                  shape[d]);
-        attr.i[1 + d] = shape[d];
+        attr.shape[d] = shape[d];
     }
     if (n_infer > 1) return nb_graph_fail(g, NB_ERR_ARG, "reshape: at most one dimension may be -1, got %d", n_infer);
-    return nb_node(g, &nb_op_reshape, (nb_tensor *[]){a}, 1, &attr);
+    return nb_node(g, &nb_op_reshape, (nb_tensor *[]){a}, 1, &attr, sizeof attr);
 }
 
 nb_tensor *nb_flatten(nb_graph *g, nb_tensor *a)
@@ -116,5 +122,5 @@ nb_tensor *nb_flatten(nb_graph *g, nb_tensor *a)
     return nb_reshape(g, a, 2, (int[]){-1, (int)(a->size / (size_t)a->shape[0])});
 }
 
-nb_tensor *nb_sum(nb_graph *g, nb_tensor *a) { return nb_node(g, &nb_op_sum, (nb_tensor *[]){a}, 1, NULL); }
-nb_tensor *nb_mean(nb_graph *g, nb_tensor *a) { return nb_node(g, &nb_op_mean, (nb_tensor *[]){a}, 1, NULL); }
+nb_tensor *nb_sum(nb_graph *g, nb_tensor *a) { return nb_node(g, &nb_op_sum, (nb_tensor *[]){a}, 1, NULL, 0); }
+nb_tensor *nb_mean(nb_graph *g, nb_tensor *a) { return nb_node(g, &nb_op_mean, (nb_tensor *[]){a}, 1, NULL, 0); }

@@ -2,7 +2,7 @@
  * of K). Both subtract the row maximum first, so every exp() argument is <= 0:
  * nothing overflows at ±1000 and the largest entry contributes exactly e^0 = 1. */
 
-#include "op_defs.h"
+#include "ops_private.h"
 
 /* y (k) = softmax(z (k)); y may alias z. */
 static void softmax_row(float *y, const float *z, int k)
@@ -77,11 +77,11 @@ static void log_softmax_backward(nb_tensor *t)
     }
 }
 
-const nb_op nb_op_softmax = {"softmax", 1, nb_same_shape, softmax_forward, softmax_backward};
-const nb_op nb_op_log_softmax = {"log_softmax", 1, nb_same_shape, log_softmax_forward, log_softmax_backward};
+const nb_op nb_op_softmax = {.name = "softmax", .n_src = 1, .shape = nb_same_shape, .forward = softmax_forward, .backward = softmax_backward};
+const nb_op nb_op_log_softmax = {.name = "log_softmax", .n_src = 1, .shape = nb_same_shape, .forward = log_softmax_forward, .backward = log_softmax_backward};
 
-nb_tensor *nb_softmax(nb_graph *g, nb_tensor *z) { return nb_node(g, &nb_op_softmax, (nb_tensor *[]){z}, 1, NULL); }
+nb_tensor *nb_softmax(nb_graph *g, nb_tensor *z) { return nb_node(g, &nb_op_softmax, (nb_tensor *[]){z}, 1, NULL, 0); }
 nb_tensor *nb_log_softmax(nb_graph *g, nb_tensor *z)
 {
-    return nb_node(g, &nb_op_log_softmax, (nb_tensor *[]){z}, 1, NULL);
+    return nb_node(g, &nb_op_log_softmax, (nb_tensor *[]){z}, 1, NULL, 0);
 }

@@ -1,5 +1,5 @@
 /* table.c — every op definition in one table, indexed by nb_op_kind. */
-#include "op_defs.h"
+#include "ops_private.h"
 
 const nb_op *const nb_op_table[NB_OP_COUNT] = {
     [NB_OP_MATMUL] = &nb_op_matmul,

@@ -7,7 +7,7 @@
  * slots:   [0] m (first moment), [1] v (second moment). */
 #include <math.h>
 
-#include "nb_optim.h"
+#include <nabla/nb_optim.h>
 
 #define KERAS_LR 0.001f
 #define KERAS_BETA_1 0.9f

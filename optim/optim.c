@@ -3,8 +3,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "nb_optim.h"
-#include "nb_parallel.h"
+#include <nabla/nb_optim.h>
+#include <nabla/nb_parallel.h>
 
 /* Every kind nb_optimizer_create can rebuild (defined in their own files). */
 extern const nb_optimizer_def nb_adam_def;

@@ -5,7 +5,7 @@
  * hparams: [0] lr, [1] μ, [2] nesterov (0/1). slots: [0] v (velocity) when μ > 0. */
 #include <math.h>
 
-#include "nb_optim.h"
+#include <nabla/nb_optim.h>
 
 #define KERAS_SGD_LR 0.01f
 

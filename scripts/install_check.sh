@@ -9,7 +9,7 @@ meson setup "$tmp/build" --prefix="$tmp/prefix" -Dnative=false >/dev/null
 meson install -C "$tmp/build" --quiet >/dev/null
 pc=$(dirname "$(find "$tmp/prefix" -name nabla.pc | head -1)")
 # the program between "A complete program:" and "Modules" in nabla.h
-sed -n '/A complete program:/,/Modules/p' core/nabla.h | sed '1d;$d' | sed 's/^ \*     //; s/^ \*$//' > "$tmp/example.c"
+sed -n '/A complete program:/,/Modules/p' include/nabla/nabla.h | sed '1d;$d' | sed 's/^ \*     //; s/^ \*$//' > "$tmp/example.c"
 export PKG_CONFIG_PATH="$pc"
 cc -std=c11 -Wall -Wextra -Werror "$tmp/example.c" $(pkg-config --cflags nabla) \
    -o "$tmp/example" $(pkg-config --libs nabla)

@@ -4,7 +4,7 @@
 #ifndef NB_TEST_FAILALLOC_H
 #define NB_TEST_FAILALLOC_H
 
-#include "nabla.h"
+#include <nabla/nabla.h>
 
 /* Install with nb_set_allocator(&failalloc); restore with nb_set_allocator(NULL). */
 extern const nb_allocator failalloc;

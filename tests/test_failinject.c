@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "nabla.h"
+#include <nabla/nabla.h>
 #include "failalloc.h"
 
 /* A small program on the graph API; returns 0 on success, 1 when something

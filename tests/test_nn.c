@@ -19,7 +19,7 @@
 #include <zlib.h>
 #include <cmocka.h>
 
-#include "nabla.h"
+#include <nabla/nabla.h>
 #include "failalloc.h"
 #include "nb_blis.h" /* bli_finalize: release BLIS's pools so a leak check sees only ours */
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "nabla.h"
+#include <nabla/nabla.h>
 
 /* Values from SEMANTICS.md: one Adam step from θ = 1 with a constant gradient. */
 static void test_adam_one_step_values(void **state)

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nabla.h"
+#include <nabla/nabla.h>
 
 /* Print a tensor's values (or gradient) in full: name (shape) = [...] */
 static void show(FILE *out, const char *label, const nb_tensor *t, const float *v)
@@ -141,8 +141,8 @@ static int part1(FILE *out, const char *dot)
         nb_graph_free(g);
         return rc;
     }
-    double worst = nb_gradcheck(g, loss, NULL, 0, h);
-    if (worst < 0) {
+    double worst;
+    if (nb_gradcheck(g, loss, NULL, 0, h, &worst) != NB_OK) {
         int rc = graph_failed(g);
         nb_graph_free(g);
         return rc;
@@ -235,8 +235,8 @@ static int part2(FILE *out, const char *dot)
     }
     fprintf(out, "  %-56s max |diff| %.1e\n", "d h = d logits . W2^T; d pre = d h where pre > 0;", worst);
     fprintf(out, "    d W1 = x^T . d pre; d b1 = d pre\n");
-    double fd = nb_gradcheck(g, loss, NULL, 0, 1e-3f);
-    if (fd < 0) {
+    double fd;
+    if (nb_gradcheck(g, loss, NULL, 0, 1e-3f, &fd) != NB_OK) {
         int rc = graph_failed(g);
         nb_graph_free(g);
         return rc;

@@ -23,7 +23,7 @@
 #include <time.h>
 
 #include "idx.h"
-#include "nabla.h"
+#include <nabla/nabla.h>
 #include "plot.h"
 #include "preprocess.h"
 

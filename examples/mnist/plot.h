@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "nabla.h"
+#include <nabla/nabla.h>
 
 /* An RGB picture, w x h pixels of 3 bytes, row-major. */
 typedef struct plot_canvas {

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nabla.h"
+#include <nabla/nabla.h>
 
 #define PRE_SIDE 28                       /* output field, PRE_SIDE x PRE_SIDE */
 #define PRE_BOX 20                        /* the ink's longest side after scaling (MNIST) */

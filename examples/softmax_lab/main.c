@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nabla.h"
+#include <nabla/nabla.h>
 
 #define CLASSES 4
 #define N_TRAIN 2000

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "nabla.h"
+#include <nabla/nabla.h>
 #include "fuzz_util.h"
 
 static void put_le(uint8_t *p, uint64_t v, int bytes)

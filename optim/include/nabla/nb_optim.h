@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nb_base.h"
+#include <nabla/nb_base.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -22,10 +22,12 @@
  *         return 0;
  *     }
  *
- * Modules (each has its own header, all included here):
+ * Modules (each has its own header under <nabla/>, all included here; the
+ * library is layered core <- ops, optim <- nn, and each module is compiled
+ * seeing only the headers below it):
  *   nb_base.h   status codes, nb_last_error, the allocator hook, threads
  *   nb_tensor.h tensors, graphs, inputs and parameters, forward / backward
- *   nb_op.h     how an op plugs into the graph (for writing new ops)
+ *   nb_plugin.h how an op plugs into the graph (for writing new ops)
  *   nb_rng.h    the seeded random generator (PCG32)
  *   nb_parallel.h  nb_parallel_for and nb_sgemm (threads: nb_set_num_threads)
  *   nb_debug.h  nb_graph_print, nb_graph_dot, nb_gradcheck, nb_check_numerics
@@ -42,14 +44,14 @@
 #ifndef NABLA_H
 #define NABLA_H
 
-#include "nb_base.h"
-#include "nb_tensor.h"
-#include "nb_op.h"
-#include "nb_rng.h"
-#include "nb_debug.h"
-#include "nb_parallel.h"
-#include "nb_ops.h"
-#include "nb_optim.h"
-#include "nb_nn.h"
+#include <nabla/nb_base.h>
+#include <nabla/nb_tensor.h>
+#include <nabla/nb_plugin.h>
+#include <nabla/nb_rng.h>
+#include <nabla/nb_debug.h>
+#include <nabla/nb_parallel.h>
+#include <nabla/nb_ops.h>
+#include <nabla/nb_optim.h>
+#include <nabla/nb_nn.h>
 
 #endif

@@ -12,7 +12,7 @@
 
 #include <stdbool.h>
 
-#include "nb_op.h"
+#include <nabla/nb_plugin.h>
 
 #ifdef __cplusplus
 extern "C" {

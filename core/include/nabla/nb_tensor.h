@@ -24,14 +24,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "nb_base.h"
+#include <nabla/nb_base.h>
+#include <nabla/nb_rng.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define NB_MAX_DIMS 4
-#define NB_MAX_SRC 4
+#define NB_MAX_DIMS 6   /* NHWC images and (batch, heads, time, time) scores need 4 */
+#define NB_MAX_SRC 8    /* inputs of one node; variadic ops (concat) chain beyond it */
 #define NB_NAME_LEN 32
 
 typedef struct nb_graph nb_graph;
@@ -49,11 +50,22 @@ enum {
                                     (through ops that have a backward) */
 };
 
-/* Op attributes: small constants an op is built with (a scale factor, a flag). */
-typedef struct nb_attr {
-    float f[2];
-    int i[6];
+/* Op attributes: the constants an op is built with (a scale factor, axes, a
+ * permutation). The core stores them as bytes; each op reads and writes them
+ * through its own named struct with NB_ATTR(t, type), so `attr` never means
+ * "i[0]" to one op and something else to the next. */
+#define NB_ATTR_BYTES 128
+typedef union nb_attr {
+    unsigned char bytes[NB_ATTR_BYTES];
+    double align_d_;   /* alignment for any field an op struct may hold */
+    void *align_p_;
+    long long align_ll_;
 } nb_attr;
+
+/* t's attributes seen as the op's struct `type` (a compile error when the
+ * struct is larger than NB_ATTR_BYTES). */
+#define NB_ATTR(t, type) \
+    ((type *)(void *)((t)->attr.bytes + 0 * sizeof(char[sizeof(type) <= NB_ATTR_BYTES ? 1 : -1])))
 
 /* A tensor: a node of the graph. The struct is public and meant to be read
  * (teaching code prints t->data and t->grad); change only `data` of inputs and
@@ -70,7 +82,7 @@ struct nb_tensor {
     const nb_op *op;          /* the op that computes this node; NULL for leaves */
     nb_tensor *src[NB_MAX_SRC]; /* the op's inputs, n_src of them */
     int n_src;
-    nb_attr attr;             /* the op's constants */
+    nb_attr attr;             /* the op's constants, read with NB_ATTR(t, type) */
     int id;                   /* position in the graph's creation order */
     char name[NB_NAME_LEN];   /* debug name ("" unless set); shown by print and dot */
     nb_graph *graph;          /* the owning graph */
@@ -95,6 +107,19 @@ const char *nb_graph_error(const nb_graph *g);
 
 /* Forget the graph's recorded error (e.g. after handling a failed forward). */
 void nb_graph_clear_error(nb_graph *g);
+
+/* Training mode: a property of the graph that ops such as dropout and batch
+ * normalisation read on every forward run (off for a new graph). Turning it on
+ * or off takes effect at the next nb_forward; nothing is rebuilt. */
+void nb_graph_set_training(nb_graph *g, bool training);
+bool nb_graph_training(const nb_graph *g);
+
+/* The graph's random generator (for ops that draw, e.g. dropout masks), seeded
+ * with NB_GRAPH_DEFAULT_SEED at creation. Borrowed from the graph; NULL for a
+ * NULL graph. nb_graph_seed re-seeds it, so the same seed gives the same draws. */
+#define NB_GRAPH_DEFAULT_SEED 42u
+nb_rng *nb_graph_rng(nb_graph *g);
+void nb_graph_seed(nb_graph *g, uint64_t seed);
 
 /* Number of nodes, and the i-th node in creation order (NULL when out of range). */
 int nb_graph_size(const nb_graph *g);

@@ -1,4 +1,4 @@
-/* op_defs.h — the op definitions (private to the library, not installed).
+/* ops_private.h — the op definitions, private to the library (not installed).
  *
  * Each ops/ file defines its nb_op structs; table.c gathers them into
  * nb_op_table, indexed by nb_op_kind. Some kinds have a second definition that
@@ -8,7 +8,7 @@
 
 #include <math.h>
 
-#include "nb_ops.h"
+#include <nabla/nb_ops.h>
 
 /* ops/matmul.c */
 extern const nb_op nb_op_matmul;
@@ -39,7 +39,7 @@ extern const nb_op nb_op_reshape;
 
 /* Shape rule of the ops whose output has their float input's shape
  * (elementwise.c: scale; activation.c; softmax.c). */
-int nb_same_shape(nb_tensor *t);
+nb_status nb_same_shape(nb_tensor *t);
 
 /* Activation helpers shared by activation.c and the fused dense op (matmul.c). */
 

@@ -39,9 +39,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "nb_base.h"
-#include "nb_ops.h"
-#include "nb_optim.h"
+#include <nabla/nb_base.h>
+#include <nabla/nb_ops.h>
+#include <nabla/nb_optim.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "nb_tensor.h"
+#include <nabla/nb_tensor.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -26,11 +26,14 @@ nb_status nb_graph_dot(const nb_graph *g, FILE *out, int flags);
 
 /* Compare nb_backward's gradients of `loss` with central finite differences
  * (f(x+h) - f(x-h)) / 2h for every element of the n tensors in `params` (NULL:
- * every parameter of the graph, at most 256), each of which must keep a gradient. Uses h when
- * > 0, else 1e-3. Returns the worst error |analytic - numeric| / max(1, |analytic|,
- * |numeric|), or a negative value (with nb_last_error set) when the pass fails.
- * Leaves data unchanged and the gradients equal to one backward pass from zero. */
-double nb_gradcheck(nb_graph *g, nb_tensor *loss, nb_tensor *const *params, int n, float h);
+ * every parameter of the graph, at most 256), each of which must keep a gradient.
+ * Uses h when > 0, else 1e-3. On NB_OK, *worst is the largest error
+ * |analytic - numeric| / max(1, |analytic|, |numeric|). Random ops (dropout)
+ * draw the same values in every pass: the graph's generator is restored before
+ * each one. Fails with NB_ERR_ARG (bad arguments), the forward/backward pass's
+ * status, or NB_ERR_NUMERIC (a NaN loss); *worst is then NaN. Leaves data
+ * unchanged and the gradients equal to one backward pass from zero. */
+nb_status nb_gradcheck(nb_graph *g, nb_tensor *loss, nb_tensor *const *params, int n, float h, double *worst);
 
 /* Scan every float node's value for NaN or Inf, in creation order. Returns NB_OK,
  * or NB_ERR_NUMERIC with a message naming the first node that holds one, its op,
