@@ -7,7 +7,7 @@
 #include "core_internal.h"
 #include <nabla/nb_plugin.h>
 
-enum { FLAG_PACKED = 1 << 8 }; /* internal: data/grad live in the graph's packed buffers */
+enum { FLAG_PACKED = 1 << 8 }; /* internal: data/grad live in a packed block (the graph's or bound) */
 
 /* Every float buffer gets PAD spare elements past its end: BLIS's generic GEMM
  * kernels (the fallback on CPUs Debian's BLIS does not recognise) read a few
@@ -24,6 +24,7 @@ struct nb_graph {
     float *pdata;      /* (pcount) packed parameter values, NULL before packing */
     float *pgrad;      /* (pcount) packed parameter gradients */
     size_t pcount;
+    bool bound;        /* pdata/pgrad belong to the caller (nb_graph_bind_params) */
     bool training;     /* nb_graph_set_training */
     nb_rng rng;        /* nb_graph_rng: draws of ops such as dropout */
 };
@@ -52,8 +53,10 @@ void nb_graph_free(nb_graph *g)
     if (!g) return;
     for (int i = 0; i < g->n; i++) tensor_free(g->nodes[i]);
     nb_free(g->nodes);
-    nb_free(g->pdata);
-    nb_free(g->pgrad);
+    if (!g->bound) {
+        nb_free(g->pdata);
+        nb_free(g->pgrad);
+    }
     nb_free(g);
 }
 
@@ -219,6 +222,11 @@ nb_tensor *nb_param(nb_graph *g, int ndim, const int *shape)
     return leaf(g, "nb_param", NB_F32, ndim, shape, NB_FLAG_PARAM | NB_FLAG_NEEDS_GRAD);
 }
 
+nb_tensor *nb_state(nb_graph *g, int ndim, const int *shape)
+{
+    return leaf(g, "nb_state", NB_F32, ndim, shape, NB_FLAG_STATE);
+}
+
 nb_status nb_input_set_batch(nb_tensor *t, int batch)
 {
     if (!t || !(t->flags & NB_FLAG_INPUT)) return nb_fail(NB_ERR_ARG, "nb_input_set_batch: not an input tensor");
@@ -366,12 +374,41 @@ void nb_zero_grad(nb_graph *g)
     }
 }
 
+/* Total elements of the tensors carrying `flag`. */
+static size_t flagged_size(const nb_graph *g, int flag)
+{
+    size_t total = 0;
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i]->flags & flag) total += g->nodes[i]->size;
+    return total;
+}
+
+/* Point each tensor carrying `flag` (creation order) into data (and grad when
+ * given), copying its current values when `copy`, and freeing what it owned. */
+static void repoint(nb_graph *g, int flag, float *data, float *grad, bool copy)
+{
+    size_t at = 0;
+    for (int i = 0; i < g->n; i++) {
+        nb_tensor *t = g->nodes[i];
+        if (!(t->flags & flag)) continue;
+        if (copy) memcpy(data + at, t->data, t->size * sizeof *data);
+        if (copy && grad && t->grad) memcpy(grad + at, t->grad, t->size * sizeof *grad);
+        if (!(t->flags & FLAG_PACKED)) {
+            nb_free(t->data);
+            nb_free(t->grad);
+        }
+        t->data = data + at;
+        t->grad = grad ? grad + at : NULL;
+        t->flags |= FLAG_PACKED;
+        at += t->size;
+    }
+}
+
 nb_status nb_graph_pack_params(nb_graph *g)
 {
     if (!g) return nb_fail(NB_ERR_ARG, "nb_graph_pack_params: graph is NULL");
-    size_t total = 0;
-    for (int i = 0; i < g->n; i++)
-        if (g->nodes[i]->flags & NB_FLAG_PARAM) total += g->nodes[i]->size;
+    if (g->bound) return nb_fail(NB_ERR_STATE, "nb_graph_pack_params: the parameters are bound to the caller's blocks");
+    size_t total = flagged_size(g, NB_FLAG_PARAM);
     if (total == 0) return NB_OK;
     float *pd = nb_calloc(total + PAD, sizeof *pd), *pg = nb_calloc(total + PAD, sizeof *pg);
     if (!pd || !pg) {
@@ -379,21 +416,7 @@ nb_status nb_graph_pack_params(nb_graph *g)
         nb_free(pg);
         return nb_fail(NB_ERR_NOMEM, "nb_graph_pack_params: out of memory for %zu parameters", total);
     }
-    size_t at = 0;
-    for (int i = 0; i < g->n; i++) {
-        nb_tensor *t = g->nodes[i];
-        if (!(t->flags & NB_FLAG_PARAM)) continue;
-        memcpy(pd + at, t->data, t->size * sizeof *pd);
-        memcpy(pg + at, t->grad, t->size * sizeof *pg);
-        if (!(t->flags & FLAG_PACKED)) {
-            nb_free(t->data);
-            nb_free(t->grad);
-        }
-        t->data = pd + at;
-        t->grad = pg + at;
-        t->flags |= FLAG_PACKED;
-        at += t->size;
-    }
+    repoint(g, NB_FLAG_PARAM, pd, pg, true);
     nb_free(g->pdata);
     nb_free(g->pgrad);
     g->pdata = pd;
@@ -401,6 +424,36 @@ nb_status nb_graph_pack_params(nb_graph *g)
     g->pcount = total;
     return NB_OK;
 }
+
+nb_status nb_graph_bind_params(nb_graph *g, float *data, float *grad, size_t n)
+{
+    if (!g || !data || !grad) return nb_fail(NB_ERR_ARG, "nb_graph_bind_params: graph or block is NULL");
+    size_t total = flagged_size(g, NB_FLAG_PARAM);
+    if (n != total)
+        return nb_fail(NB_ERR_ARG, "nb_graph_bind_params: the graph has %zu parameter values, the blocks %zu", total, n);
+    repoint(g, NB_FLAG_PARAM, data, grad, false);
+    if (!g->bound) {
+        nb_free(g->pdata);
+        nb_free(g->pgrad);
+    }
+    g->pdata = data;
+    g->pgrad = grad;
+    g->pcount = n;
+    g->bound = true;
+    return NB_OK;
+}
+
+nb_status nb_graph_bind_state(nb_graph *g, float *data, size_t n)
+{
+    if (!g || (!data && n)) return nb_fail(NB_ERR_ARG, "nb_graph_bind_state: graph or block is NULL");
+    size_t total = flagged_size(g, NB_FLAG_STATE);
+    if (n != total)
+        return nb_fail(NB_ERR_ARG, "nb_graph_bind_state: the graph has %zu state values, the block %zu", total, n);
+    if (n) repoint(g, NB_FLAG_STATE, data, NULL, false);
+    return NB_OK;
+}
+
+size_t nb_graph_state_count(const nb_graph *g) { return g ? flagged_size(g, NB_FLAG_STATE) : 0; }
 
 float *nb_graph_param_data(const nb_graph *g) { return g ? g->pdata : NULL; }
 float *nb_graph_param_grad(const nb_graph *g) { return g ? g->pgrad : NULL; }

@@ -37,6 +37,15 @@ extern const nb_op nb_op_sum;
 extern const nb_op nb_op_mean;
 extern const nb_op nb_op_reshape;
 
+/* -- math: elementwise.c, unary.c, reduce.c -- */
+
+
+/* -- structure: layout.c, index.c, bmm.c, norm.c, dropout.c -- */
+
+
+/* -- conv.c, pool.c, batchnorm.c -- */
+
+
 /* Shape rule of the ops whose output has their float input's shape
  * (elementwise.c: scale; activation.c; softmax.c). */
 nb_status nb_same_shape(nb_tensor *t);

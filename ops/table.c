@@ -21,6 +21,16 @@ const nb_op *const nb_op_table[NB_OP_COUNT] = {
     [NB_OP_SUM] = &nb_op_sum,
     [NB_OP_MEAN] = &nb_op_mean,
     [NB_OP_RESHAPE] = &nb_op_reshape,
+
+    /* -- math -- */
+
+
+    /* -- structure -- */
+
+
+    /* -- convolution, pooling, batch normalisation -- */
+
+
 };
 
 int nb_op_kind_of(const nb_tensor *t)

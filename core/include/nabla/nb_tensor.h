@@ -46,8 +46,10 @@ typedef enum nb_dtype { NB_F32 = 0, NB_I32 = 1 } nb_dtype;
 enum {
     NB_FLAG_INPUT = 1 << 0,      /* a leaf whose data the user sets per batch */
     NB_FLAG_PARAM = 1 << 1,      /* a trainable leaf: data persists, gradient kept */
-    NB_FLAG_NEEDS_GRAD = 1 << 2  /* grad is allocated: a parameter, or a node that depends on one
+    NB_FLAG_NEEDS_GRAD = 1 << 2, /* grad is allocated: a parameter, or a node that depends on one
                                     (through ops that have a backward) */
+    NB_FLAG_STATE = 1 << 3       /* a non-trainable leaf whose data persists and that ops may update
+                                    in training mode (batch norm's moving mean and variance) */
 };
 
 /* Op attributes: the constants an op is built with (a scale factor, axes, a
@@ -136,6 +138,11 @@ nb_tensor *nb_input(nb_graph *g, nb_dtype dtype, int ndim, const int *shape);
  * initializer. Returns NULL and records a message on bad arguments. */
 nb_tensor *nb_param(nb_graph *g, int ndim, const int *shape);
 
+/* A non-trainable state leaf (float, no gradient), zero-filled: values an op
+ * keeps across runs and updates itself, such as batch normalisation's moving
+ * statistics. Models save them with the weights. Fails as nb_param does. */
+nb_tensor *nb_state(nb_graph *g, int ndim, const int *shape);
+
 /* Change an input's leading (batch) dimension to `batch` (>= 1). Grows its
  * buffer when needed (the only allocation), keeping nothing of the old values.
  * Call nb_forward afterwards. Returns NB_ERR_ARG for a non-input or batch < 1. */
@@ -175,7 +182,22 @@ void nb_zero_grad(nb_graph *g);
  * Returns NB_ERR_NOMEM on allocation failure (the graph is left unchanged). */
 nb_status nb_graph_pack_params(nb_graph *g);
 
-/* The packed buffers and their length in floats (NULL / 0 before packing). */
+/* Bind the parameters to blocks the CALLER owns instead: every parameter's data
+ * and grad (creation order) are re-pointed into data / grad, which hold n floats
+ * (the sum of the parameters' sizes, else NB_ERR_ARG) and must outlive the
+ * graph. The values in the blocks are used as they are (what the parameters held
+ * is dropped). This is how several graphs (training, inference, another batch
+ * size) share one model's weights with no copy. The graph never frees them. */
+nb_status nb_graph_bind_params(nb_graph *g, float *data, float *grad, size_t n);
+
+/* The same for the state leaves (nb_state), into one caller-owned block of n
+ * floats (NB_ERR_ARG when n is not their total). */
+nb_status nb_graph_bind_state(nb_graph *g, float *data, size_t n);
+
+/* Total elements of the graph's state leaves. */
+size_t nb_graph_state_count(const nb_graph *g);
+
+/* The packed (or bound) blocks and their length in floats (NULL / 0 before). */
 float *nb_graph_param_data(const nb_graph *g);
 float *nb_graph_param_grad(const nb_graph *g);
 size_t nb_graph_param_count(const nb_graph *g);

@@ -137,6 +137,16 @@ typedef enum nb_op_kind {
     NB_OP_SUM,
     NB_OP_MEAN,
     NB_OP_RESHAPE,
+
+    /* -- math: broadcasting binaries, unary math, activations, axis reductions -- */
+
+
+    /* -- structure: layout, indexing, batched matmul, normalisation, dropout, masks -- */
+
+
+    /* -- convolution, pooling, batch normalisation -- */
+
+
     NB_OP_COUNT
 } nb_op_kind;
 
