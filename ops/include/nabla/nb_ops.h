@@ -116,6 +116,15 @@ nb_tensor *nb_reshape(nb_graph *g, nb_tensor *a, int ndim, const int *shape);
  * tensor is already flat and is returned as it is (no node). */
 nb_tensor *nb_flatten(nb_graph *g, nb_tensor *a);
 
+/* ==== math: broadcasting binaries, unary math and activations, axis reductions ==== */
+
+
+/* ==== structure: views and layout, indexing, batched matmul, normalisation, dropout ==== */
+
+
+/* ==== convolution, pooling, batch normalisation (NHWC) ==== */
+
+
 /* ---- the op table ---- */
 typedef enum nb_op_kind {
     NB_OP_MATMUL,
