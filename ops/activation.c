@@ -69,6 +69,7 @@ nb_tensor *nb_activate(nb_graph *g, nb_tensor *a, nb_activation act)
     case NB_SIGMOID: return nb_sigmoid(g, a);
     case NB_TANH: return nb_tanh(g, a);
     case NB_SOFTMAX: return nb_softmax(g, a);
+    case NB_ACTIVATION_COUNT: break;
     }
     return nb_graph_fail(g, NB_ERR_ARG, "activate: unknown activation %d", (int)act);
 }
@@ -81,6 +82,7 @@ const char *nb_activation_name(nb_activation a)
     case NB_SIGMOID: return "sigmoid";
     case NB_TANH: return "tanh";
     case NB_SOFTMAX: return "softmax";
+    case NB_ACTIVATION_COUNT: break;
     }
     return "?";
 }

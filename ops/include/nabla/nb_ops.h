@@ -24,7 +24,9 @@ typedef enum nb_activation {
     NB_RELU,
     NB_SIGMOID,
     NB_TANH,
-    NB_SOFTMAX /* over the last axis; nn builds it as its own nb_softmax node */
+    NB_SOFTMAX, /* over the last axis; nn builds it as its own nb_softmax node */
+
+    NB_ACTIVATION_COUNT /* not an activation: the number of them */
 } nb_activation;
 
 /* Name of an activation ("relu"), or "?" when out of range. */
