@@ -10,6 +10,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <nabla/nb_debug.h>
+
 #include "nn_internal.h"
 
 /* ---- data ---- */
@@ -351,4 +353,20 @@ nb_status nb_predict(nb_model *m, const float *x, int n, float *out)
 {
     nb_dataset d = {.n = n, .x = x};
     return nb_predict_data(m, &d, out);
+}
+
+/* ---- gradient check ---- */
+
+nb_status nb_model_gradcheck(nb_model *m, const nb_dataset *data, bool training, float h, double *worst)
+{
+    if (!m || !worst) return nb_fail(NB_ERR_ARG, "nb_model_gradcheck: model or result NULL");
+    if (!nn_compiled(m)) return nb_fail(NB_ERR_STATE, "nb_model_gradcheck: the model is not compiled");
+    nb_status s = check_data(m, data, "nb_model_gradcheck", "the data", true);
+    if (s != NB_OK) return s;
+    nb_graph_set_training(m->train.g, training);
+    s = gather(m, data, NULL, 0, data->n, m->train.x[0], m->train.y);
+    if (s == NB_OK) s = nb_gradcheck(m->train.g, m->train.loss, NULL, 0, h, worst);
+    if (m->n_params) memset(m->grad, 0, m->n_params * sizeof *m->grad); /* zero between steps, as fit expects */
+    nb_graph_set_training(m->train.g, false);
+    return s;
 }

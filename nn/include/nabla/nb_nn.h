@@ -305,6 +305,13 @@ nb_status nb_predict_data(nb_model *m, const nb_dataset *data, float *out);
 
 /* ---- Inspection ---------------------------------------------------------- */
 
+/* Compare the model's backward pass with central finite differences of its
+ * loss (nb_gradcheck) on the n samples of data as one batch, in training mode
+ * (dropout drawing the same mask in every pass) or inference mode. h: the step
+ * (<= 0: 1e-3). *worst receives the largest relative error. Leaves the weights
+ * unchanged and the gradients zero. Needs nb_compile; fails like nb_evaluate. */
+nb_status nb_model_gradcheck(nb_model *m, const nb_dataset *data, bool training, float h, double *worst);
+
 /* Print a Keras-like summary: one row per layer call (name, type, output shape
  * "(None, 26, 26, 32)", weight count; functional models also list their inputs
  * and what each call is connected to), then total / trainable / non-trainable
