@@ -25,9 +25,19 @@ typedef enum nb_activation {
     NB_SIGMOID,
     NB_TANH,
     NB_SOFTMAX, /* over the last axis; nn builds it as its own nb_softmax node */
+    NB_LEAKY_RELU, /* slope NB_LEAKY_RELU_ALPHA (0.3, Keras's LeakyReLU layer) below 0 */
+    NB_ELU,        /* alpha 1 */
+    NB_GELU,       /* the exact erf form (Keras's gelu, approximate=False) */
+    NB_SILU,       /* x * sigmoid(x), also called swish */
+    NB_SOFTPLUS,   /* log(1 + e^x) */
 
     NB_ACTIVATION_COUNT /* not an activation: the number of them */
 } nb_activation;
+
+/* The negative slope NB_LEAKY_RELU uses: 0.3, the default of Keras's LeakyReLU
+ * layer. keras.activations.leaky_relu, keras.ops.leaky_relu and TensorFlow's
+ * tf.nn.leaky_relu default to 0.2 instead; call nb_leaky_relu for any other. */
+#define NB_LEAKY_RELU_ALPHA 0.3f
 
 /* Name of an activation ("relu"), or "?" when out of range. */
 const char *nb_activation_name(nb_activation a);
@@ -42,18 +52,26 @@ nb_tensor *nb_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b);
 /* Fused dense layer: act(x · w + b), x (B, in), w (in, out), b (out) or (1, out),
  * or NULL for no bias; act one of NB_LINEAR, NB_RELU, NB_SIGMOID, NB_TANH: one
  * node (GEMM, then one pass for bias and activation; its backward keeps a (B, out)
- * scratch buffer). NB_SOFTMAX gives a linear dense node followed by an nb_softmax
- * node, so the Keras losses below find the logits. Gradients go only to the
- * sources that keep one. An unknown activation is NB_ERR_ARG. */
+ * scratch buffer). Any other activation gives a linear dense node followed by
+ * the activation's own node (nb_activate); for NB_SOFTMAX that is nb_softmax,
+ * so the Keras losses below find the logits. Gradients go only to the sources
+ * that keep one. An unknown activation is NB_ERR_ARG. */
 nb_tensor *nb_dense(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b, nb_activation act);
 
 /* ---- elementwise (ops/elementwise.c) ----
- * Binary ops take b of a's shape, or a row vector of a's last dimension
- * (shape (K) or (1, K), broadcast over the rows), or a single element. */
+ * Binary ops broadcast with NumPy's rules over any axes: the shapes are
+ * right-aligned, a missing leading dimension counts as 1, each pair of sizes must
+ * be equal or contain a 1, and out takes the larger of each pair, so (B, K) + (K)
+ * adds a bias to every row, (2, 3, 4) + (3, 1) gives (2, 3, 4) and (B, 1) * (1, K)
+ * an outer product. Each input's gradient is summed over the axes it was
+ * broadcast along, so it has the input's shape. Both inputs must be float
+ * tensors (NB_ERR_ARG otherwise); shapes that do not broadcast are NB_ERR_SHAPE,
+ * the message naming the op and both shapes. See also the math section below
+ * (nb_div, nb_maximum, nb_minimum). */
 nb_tensor *nb_add(nb_graph *g, nb_tensor *a, nb_tensor *b);
 nb_tensor *nb_sub(nb_graph *g, nb_tensor *a, nb_tensor *b);
 nb_tensor *nb_mul(nb_graph *g, nb_tensor *a, nb_tensor *b);
-/* a * s for a constant s */
+/* a * s for a constant s; out has a's shape. */
 nb_tensor *nb_scale(nb_graph *g, nb_tensor *a, float s);
 
 /* ---- activations (ops/activation.c) ----
@@ -62,8 +80,10 @@ nb_tensor *nb_scale(nb_graph *g, nb_tensor *a, float s);
 nb_tensor *nb_relu(nb_graph *g, nb_tensor *a);
 nb_tensor *nb_sigmoid(nb_graph *g, nb_tensor *a);
 nb_tensor *nb_tanh(nb_graph *g, nb_tensor *a);
-/* nb_relu / nb_sigmoid / nb_tanh / identity by enum (NB_SOFTMAX: nb_softmax).
- * NB_LINEAR returns a itself (no node); an unknown value is NB_ERR_ARG. */
+/* An activation by enum: nb_relu, nb_sigmoid, nb_tanh, nb_softmax, and the math
+ * section's nb_leaky_relu (alpha NB_LEAKY_RELU_ALPHA), nb_elu, nb_gelu (exact),
+ * nb_silu, nb_softplus. NB_LINEAR returns a itself (no node); an unknown value is
+ * NB_ERR_ARG. */
 nb_tensor *nb_activate(nb_graph *g, nb_tensor *a, nb_activation act);
 
 /* ---- softmax family and losses (ops/softmax.c, ops/loss.c) ---- */
@@ -120,6 +140,81 @@ nb_tensor *nb_flatten(nb_graph *g, nb_tensor *a);
 
 /* ==== math: broadcasting binaries, unary math and activations, axis reductions ==== */
 
+/* ---- more broadcasting binaries (ops/elementwise.c) ----
+ * Shapes, broadcasting, gradients and failures as nb_add above. */
+
+/* a / b. Gradients g / b and -g a / b² (IEEE results where b is 0). */
+nb_tensor *nb_div(nb_graph *g, nb_tensor *a, nb_tensor *b);
+/* max(a, b) / min(a, b) elementwise. The gradient of each element goes to one
+ * input: for nb_maximum to a where a >= b, else to b; for nb_minimum to a where
+ * a <= b, else to b. Ties therefore go to a, as TensorFlow's gradients do. */
+nb_tensor *nb_maximum(nb_graph *g, nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_minimum(nb_graph *g, nb_tensor *a, nb_tensor *b);
+
+/* ---- unary math (ops/unary.c) ----
+ * Elementwise: out has a's shape; a must be a float tensor (NB_ERR_ARG names the
+ * op otherwise). Values outside a function's domain give IEEE results (log of a
+ * negative number is NaN, of 0 is -Inf) rather than errors; nb_check_numerics
+ * finds them. */
+nb_tensor *nb_neg(nb_graph *g, nb_tensor *a);    /* -a */
+nb_tensor *nb_exp(nb_graph *g, nb_tensor *a);    /* e^a (0 below -87.3, +Inf above 88.7) */
+nb_tensor *nb_log(nb_graph *g, nb_tensor *a);    /* natural log; gradient g / a */
+nb_tensor *nb_sqrt(nb_graph *g, nb_tensor *a);   /* gradient g / (2 sqrt a): +Inf at 0 */
+nb_tensor *nb_square(nb_graph *g, nb_tensor *a); /* a²; gradient 2 a g */
+/* |a|; gradient sign(a) g, 0 at a = 0 (as TensorFlow). */
+nb_tensor *nb_abs(nb_graph *g, nb_tensor *a);
+/* a clipped to [lo, hi] (tf.clip_by_value, keras.ops.clip). The gradient is g
+ * where lo <= a <= hi, bounds included (TensorFlow's convention), 0 outside.
+ * lo > hi or a NaN bound is NB_ERR_ARG. */
+nb_tensor *nb_clip(nb_graph *g, nb_tensor *a, float lo, float hi);
+/* a^p for a constant exponent p (powf); gradient p a^(p-1) g. p = 2 is exact
+ * (a * a) and p = 0 gives 1 with gradient 0. A non-finite p is NB_ERR_ARG. */
+nb_tensor *nb_pow(nb_graph *g, nb_tensor *a, float p);
+
+/* ---- more activations (ops/activation.c) ----
+ * Elementwise, out has a's shape, a must be a float tensor. */
+/* x for x >= 0, alpha x below (Keras's LeakyReLU layer; alpha 0.3 there, 0.2 in
+ * keras.activations.leaky_relu and tf.nn.leaky_relu). Gradient 1 for x > 0,
+ * alpha for x <= 0 (at 0 the slope of the negative side, as TensorFlow). A
+ * non-finite alpha is NB_ERR_ARG. */
+nb_tensor *nb_leaky_relu(nb_graph *g, nb_tensor *a, float alpha);
+/* Keras's elu with alpha 1: x for x > 0, e^x - 1 otherwise; gradient 1 for
+ * x > 0, e^x = y + 1 otherwise. */
+nb_tensor *nb_elu(nb_graph *g, nb_tensor *a);
+/* Gaussian error linear unit, as Keras's gelu(x, approximate): the exact
+ * 0.5 x (1 + erf(x / √2)) when approximate is false (Keras's default), or the
+ * tanh form 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))) when true. The gradient
+ * is that of the form chosen. */
+nb_tensor *nb_gelu(nb_graph *g, nb_tensor *a, bool approximate);
+/* x * sigmoid(x) (Keras's silu, also swish); gradient s (1 + x (1 - s)). */
+nb_tensor *nb_silu(nb_graph *g, nb_tensor *a);
+/* log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|): no overflow for any x;
+ * gradient sigmoid(x). */
+nb_tensor *nb_softplus(nb_graph *g, nb_tensor *a);
+
+/* ---- reductions over axes (ops/reduce_axes.c) ----
+ * tf.reduce_* semantics: `axes` lists n_axes axes of a (negative counts from the
+ * end, -1 the last); n_axes 0 or axes NULL reduces over every axis. keepdims
+ * keeps each reduced axis with size 1 (so the result broadcasts against a);
+ * otherwise they are removed (all of them removed gives a scalar). a must be a
+ * float tensor. A repeated or out-of-range axis, or n_axes outside
+ * 0..NB_MAX_DIMS, is NB_ERR_ARG naming the op, the axis and a's shape. */
+nb_tensor *nb_reduce_sum(nb_graph *g, nb_tensor *a, int n_axes, const int *axes, bool keepdims);
+/* The mean over the axes: the sum divided by the number of elements reduced. */
+nb_tensor *nb_reduce_mean(nb_graph *g, nb_tensor *a, int n_axes, const int *axes, bool keepdims);
+/* The maximum over the axes. The gradient goes to the FIRST maximum of each
+ * reduced group (in row-major order), all of it; TensorFlow instead shares it
+ * equally among tied maxima. */
+nb_tensor *nb_reduce_max(nb_graph *g, nb_tensor *a, int n_axes, const int *axes, bool keepdims);
+/* log Σ exp(a) over the axes (tf.reduce_logsumexp), max-subtracted: finite for
+ * any finite a (±1000 included). Gradient softmax over each group. */
+nb_tensor *nb_logsumexp(nb_graph *g, nb_tensor *a, int n_axes, const int *axes, bool keepdims);
+/* Index of the first maximum along one axis (negative counts from the end) ->
+ * an NB_I32 tensor of a's shape without that axis (tf.math.argmax, int32). NaNs
+ * are skipped unless a whole line is NaN (index 0). No gradient. A bad axis is
+ * NB_ERR_ARG. */
+nb_tensor *nb_argmax(nb_graph *g, nb_tensor *a, int axis);
+
 
 /* ==== structure: views and layout, indexing, batched matmul, normalisation, dropout ==== */
 
@@ -150,6 +245,27 @@ typedef enum nb_op_kind {
     NB_OP_RESHAPE,
 
     /* -- math: broadcasting binaries, unary math, activations, axis reductions -- */
+    NB_OP_DIV,
+    NB_OP_MAXIMUM,
+    NB_OP_MINIMUM,
+    NB_OP_NEG,
+    NB_OP_EXP,
+    NB_OP_LOG,
+    NB_OP_SQRT,
+    NB_OP_SQUARE,
+    NB_OP_ABS,
+    NB_OP_CLIP,
+    NB_OP_POW,
+    NB_OP_LEAKY_RELU,
+    NB_OP_ELU,
+    NB_OP_GELU,
+    NB_OP_SILU,
+    NB_OP_SOFTPLUS,
+    NB_OP_REDUCE_SUM,
+    NB_OP_REDUCE_MEAN,
+    NB_OP_REDUCE_MAX,
+    NB_OP_LOGSUMEXP,
+    NB_OP_ARGMAX, /* no gradient: its backward is NULL */
 
 
     /* -- structure: layout, indexing, batched matmul, normalisation, dropout, masks -- */
