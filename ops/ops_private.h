@@ -186,6 +186,21 @@ double nb_sum_f(const float *x, size_t n);
 
 
 /* -- structure: layout.c, index.c, bmm.c, norm.c, dropout.c -- */
+/* (and mask.c: the causal softmax) */
+extern const nb_op nb_op_transpose;
+extern const nb_op nb_op_slice;
+extern const nb_op nb_op_concat;
+extern const nb_op nb_op_split;
+extern const nb_op nb_op_broadcast_to;
+extern const nb_op nb_op_gather;
+extern const nb_op nb_op_one_hot;
+extern const nb_op nb_op_batch_matmul;
+extern const nb_op nb_op_layer_norm;
+extern const nb_op nb_op_dropout;
+extern const nb_op nb_op_causal_softmax;
+/* Append " key=[1,2,end]" (no leading space when buf is empty) to the
+ * NUL-terminated buf of len bytes, for describe hooks; NB_SLICE_END prints "end". */
+void nb_describe_ints(char *buf, size_t len, const char *key, const int *v, int n);
 
 
 /* -- conv.c, pool.c, batchnorm.c -- */

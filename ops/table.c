@@ -47,6 +47,17 @@ const nb_op *const nb_op_table[NB_OP_COUNT] = {
 
 
     /* -- structure -- */
+    [NB_OP_TRANSPOSE] = &nb_op_transpose,
+    [NB_OP_SLICE] = &nb_op_slice,
+    [NB_OP_CONCAT] = &nb_op_concat,
+    [NB_OP_SPLIT] = &nb_op_split,
+    [NB_OP_BROADCAST_TO] = &nb_op_broadcast_to,
+    [NB_OP_GATHER] = &nb_op_gather,
+    [NB_OP_ONE_HOT] = &nb_op_one_hot,
+    [NB_OP_BATCH_MATMUL] = &nb_op_batch_matmul,
+    [NB_OP_LAYER_NORM] = &nb_op_layer_norm,
+    [NB_OP_DROPOUT] = &nb_op_dropout,
+    [NB_OP_CAUSAL_SOFTMAX] = &nb_op_causal_softmax,
 
 
     /* -- convolution, pooling, batch normalisation -- */

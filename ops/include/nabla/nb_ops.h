@@ -218,6 +218,119 @@ nb_tensor *nb_argmax(nb_graph *g, nb_tensor *a, int axis);
 
 /* ==== structure: views and layout, indexing, batched matmul, normalisation, dropout ==== */
 
+/* ---- layout (ops/layout.c) ----
+ * These ops COPY: each output is a new contiguous tensor, not a view of its
+ * input, and its backward adds the gradient back where each element came from.
+ * transpose, slice, concat and split also take NB_I32 tensors (no gradient);
+ * broadcast_to takes floats only. Node descriptions (nb_graph_print / dot) show
+ * the attributes: "perm=[0,2,1,3]", "start=[0,-1] stop=[end,end] step=[1,2]",
+ * "axis=1", "shape=[2,3,4]", "axis=1 part=0/3 offset=0 size=2". */
+
+/* Axes permuted: out.shape[d] = a.shape[perm[d]] (NumPy / tf.transpose). perm
+ * holds a->ndim distinct axes 0..ndim-1; NULL reverses the axes (a matrix
+ * transpose for 2-D). A perm that is not a permutation is NB_ERR_ARG naming
+ * the perm and a's shape. */
+nb_tensor *nb_transpose(nb_graph *g, nb_tensor *a, const int *perm);
+
+/* Marks "to the end of the axis" in nb_slice's stop array. */
+#define NB_SLICE_END 0x7fffffff
+
+/* a[start:stop:step] on every axis, Python rules: start, stop and step are
+ * arrays of a->ndim ints (NULL: start 0, stop NB_SLICE_END, step 1 on every
+ * axis). A negative start or stop counts from the end (-1 is the last element),
+ * then both are clamped to [0, dim]; the axis keeps ceil((stop - start) / step)
+ * elements. Indices are resolved against the input's shape on every run, so a
+ * slice of a batch input follows the batch. step < 1 is NB_ERR_ARG (no reversed
+ * slices); an axis left empty is NB_ERR_SHAPE (tensors have no zero sizes). */
+nb_tensor *nb_slice(nb_graph *g, nb_tensor *a, const int *start, const int *stop, const int *step);
+
+/* xs[0] | xs[1] | ... joined along `axis` (negative counts from the end, -1
+ * the last). All n >= 1 inputs have one dtype and the same shape except along
+ * axis (else NB_ERR_SHAPE naming the input). A node holds at most NB_MAX_SRC
+ * inputs: beyond that the result is a chain of concat nodes (the running result
+ * is the first input of the next), one extra copy of the running result per
+ * NB_MAX_SRC - 1 further inputs. Returns the last node. */
+nb_tensor *nb_concat(nb_graph *g, int n, nb_tensor *const *xs, int axis);
+
+/* Cut a along `axis` (negative counts from the end) into n parts, written to
+ * out[0..n-1] (one node each, borrowed from g). sizes (n entries, each >= 1)
+ * gives each part's length and must total a's length on that axis at every run;
+ * NULL cuts n equal parts (the length must divide by n at every run, so a split
+ * of the batch axis follows the batch). Returns NB_OK, or a status with every
+ * out[i] NULL and a message on g (NB_ERR_ARG for bad n/axis/sizes, NB_ERR_SHAPE
+ * when the axis does not divide as asked). */
+nb_status nb_split(nb_graph *g, nb_tensor *a, int axis, int n, const int *sizes, nb_tensor **out);
+
+/* a repeated to `shape` (ndim axes) by NumPy's broadcasting rules: shapes are
+ * aligned at the last axis, and each axis of a must equal the target's or be 1
+ * (missing leading axes count as 1). The backward sums the gradient over the
+ * repeated axes. The target shape is fixed when built. Incompatible shapes are
+ * NB_ERR_SHAPE naming both; ndim outside 0..NB_MAX_DIMS or a dimension < 1 is
+ * NB_ERR_ARG. */
+nb_tensor *nb_broadcast_to(nb_graph *g, nb_tensor *a, int ndim, const int *shape);
+
+/* ---- indexing (ops/index.c) ---- */
+
+/* tf.gather on axis 0, the embedding lookup: table (V, d1, ...) floats, indices
+ * an NB_I32 tensor of any shape -> (indices.shape, d1, ...) with out[i] =
+ * table[indices[i]] (one row memcpy per index). An index outside [0, V) is
+ * NB_ERR_ARG, at build and at any later nb_forward, naming its position:
+ * "gather: indices[1, 2] = 7 is outside the valid range [0, 5) of table (5, 4)".
+ * The backward adds each output row into the table's gradient row it came from
+ * (a repeated index receives the sum); indices get no gradient. */
+nb_tensor *nb_gather(nb_graph *g, nb_tensor *table, nb_tensor *indices);
+
+/* tf.one_hot: NB_I32 indices of any shape -> floats (indices.shape, depth) with
+ * 1 at [..., indices[...]] and 0 elsewhere. As in TensorFlow, an index outside
+ * [0, depth) (negative included) gives a row of zeros, not an error. No
+ * gradient. depth < 1 is NB_ERR_ARG; float indices are NB_ERR_ARG. */
+nb_tensor *nb_one_hot(nb_graph *g, nb_tensor *indices, int depth);
+
+/* ---- batched matmul (ops/bmm.c) ---- */
+
+/* tf.linalg.matmul / np.matmul on stacks of matrices: a (..., M, K) · b (..., K, N)
+ * -> (..., M, N). transpose_a reads a stored as (..., K, M), transpose_b b stored
+ * as (..., N, K) (the last two axes swapped; BLIS strides, no copy). Both inputs
+ * have at least 2 axes; their leading batch axes broadcast by NumPy's rules (e.g.
+ * (B, H, T, D) · (D, E), or (1, H, T, D) · (B, H, D, T)), and the gradient of a
+ * broadcast operand is summed over the items that reused it. Each batch item is
+ * a BLIS GEMM (items shared over the thread pool; when b has no batch and a is
+ * not transposed, one tall GEMM). Mismatched inner sizes or batch axes are
+ * NB_ERR_SHAPE naming both shapes; non-float inputs NB_ERR_ARG. Its description
+ * is "transpose_a", "transpose_b", both, or empty. */
+nb_tensor *nb_batch_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b, bool transpose_a, bool transpose_b);
+
+/* ---- normalisation, dropout, causal softmax (ops/norm.c, ops/dropout.c, ops/mask.c) ---- */
+
+/* Default epsilons of the two references: Keras LayerNormalization uses 1e-3,
+ * torch.nn.LayerNorm 1e-5. */
+#define NB_KERAS_LAYER_NORM_EPSILON 1e-3f
+#define NB_TORCH_LAYER_NORM_EPSILON 1e-5f
+
+/* Layer normalisation over the last axis (one fused node): x (..., D) ->
+ * (x - mean) / sqrt(var + epsilon) * gamma + beta per row, with the biased
+ * variance Σ (x - mean)² / D. gamma and beta are (D) (or any shape of D elements
+ * ending in D), or NULL for none (scale 1, shift 0). epsilon must be finite and
+ * > 0 (NB_ERR_ARG). Keeps each row's mean and 1/std (2 floats per row) for a
+ * closed-form backward to x, gamma and beta. Described as "epsilon=0.001 gamma beta". */
+nb_tensor *nb_layer_norm(nb_graph *g, nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, float epsilon);
+
+/* Inverted dropout (Keras Dropout, torch.nn.Dropout): in training mode
+ * (nb_graph_training, read at every nb_forward) each element is zeroed with
+ * probability `rate` and the rest are scaled by 1 / (1 - rate); otherwise (and
+ * at rate 0) the output is a copy of x. The mask is drawn from the graph's
+ * generator (nb_graph_rng) at each training forward, so nb_graph_seed reproduces
+ * it, and kept for the backward (one float per element, allocated at the first
+ * training forward). rate outside [0, 1) is NB_ERR_ARG. Described as "rate=0.5". */
+nb_tensor *nb_dropout(nb_graph *g, nb_tensor *x, float rate);
+
+/* Softmax over the last axis with a causal mask, for attention: scores
+ * (..., T, T), row i (a query position) sees columns j <= i only, softmax over
+ * those, and y[..., i, j] is exactly 0 for j > i (the scores there are never
+ * read). Equal to softmax(scores + M) with M = -inf above the diagonal, in one
+ * node. Scores that are not square in their last two axes are NB_ERR_SHAPE. */
+nb_tensor *nb_causal_softmax(nb_graph *g, nb_tensor *scores);
+
 
 /* ==== convolution, pooling, batch normalisation (NHWC) ==== */
 
@@ -269,6 +382,17 @@ typedef enum nb_op_kind {
 
 
     /* -- structure: layout, indexing, batched matmul, normalisation, dropout, masks -- */
+    NB_OP_TRANSPOSE,
+    NB_OP_SLICE,
+    NB_OP_CONCAT,
+    NB_OP_SPLIT,
+    NB_OP_BROADCAST_TO,
+    NB_OP_GATHER,
+    NB_OP_ONE_HOT,
+    NB_OP_BATCH_MATMUL,
+    NB_OP_LAYER_NORM,
+    NB_OP_DROPOUT,
+    NB_OP_CAUSAL_SOFTMAX,
 
 
     /* -- convolution, pooling, batch normalisation -- */
