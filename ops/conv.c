@@ -86,28 +86,52 @@ static void tap_range(int base, int dil, int taps, int n, int *k0, int *k1)
     *k1 = hi;
 }
 
+/* Copy / clear n floats. Receptive-field rows are often a few floats long (one
+ * input channel: KW floats), where a library call costs more than the copy. */
+static inline void copy_floats(float *restrict d, const float *restrict s, size_t n)
+{
+    if (n > 16) {
+        memcpy(d, s, n * sizeof *d);
+        return;
+    }
+    for (size_t q = 0; q < n; q++) d[q] = s[q];
+}
+static inline void zero_floats(float *restrict d, size_t n)
+{
+    if (n > 16) {
+        memset(d, 0, n * sizeof *d);
+        return;
+    }
+    for (size_t q = 0; q < n; q++) d[q] = 0.0f;
+}
+
 /* ---- im2col: col rows [r0, r1) from x ---- */
 static void im2col_rows(const conv_geom *g, const float *restrict x, float *restrict col, size_t r0, size_t r1)
 {
     const size_t C = (size_t)g->C, rowlen = (size_t)g->KW * C;
+    int j = (int)(r0 % (size_t)g->OW), i = (int)(r0 / (size_t)g->OW % (size_t)g->OH);
+    size_t b = r0 / ((size_t)g->OW * (size_t)g->OH);
+    float *dst = col + r0 * g->KC;
     for (size_t r = r0; r < r1; r++) {
-        int j = (int)(r % (size_t)g->OW), i = (int)(r / (size_t)g->OW % (size_t)g->OH);
-        const float *xb = x + r / ((size_t)g->OW * (size_t)g->OH) * (size_t)g->H * g->W * C;
-        float *dst = col + r * g->KC;
+        const float *xb = x + b * (size_t)g->H * g->W * C;
         int iy0 = i * g->sh - g->pt, ix0 = j * g->sw - g->pl, kx0, kx1;
         tap_range(ix0, g->dw, g->KW, g->W, &kx0, &kx1);
         for (int ky = 0; ky < g->KH; ky++, dst += rowlen) {
             int iy = iy0 + ky * g->dh;
             if (iy < 0 || iy >= g->H || kx0 >= kx1) {
-                memset(dst, 0, rowlen * sizeof *dst);
+                zero_floats(dst, rowlen);
                 continue;
             }
-            memset(dst, 0, (size_t)kx0 * C * sizeof *dst);
             const float *src = xb + ((size_t)iy * g->W + (size_t)(ix0 + kx0 * g->dw)) * C;
-            if (g->dw == 1) memcpy(dst + kx0 * C, src, (size_t)(kx1 - kx0) * C * sizeof *dst);
+            if (kx0 > 0) zero_floats(dst, (size_t)kx0 * C);
+            if (g->dw == 1) copy_floats(dst + kx0 * C, src, (size_t)(kx1 - kx0) * C);
             else
-                for (int kx = kx0; kx < kx1; kx++) memcpy(dst + kx * C, src + (size_t)(kx - kx0) * g->dw * C, C * sizeof *dst);
-            memset(dst + kx1 * C, 0, (size_t)(g->KW - kx1) * C * sizeof *dst);
+                for (int kx = kx0; kx < kx1; kx++) copy_floats(dst + kx * C, src + (size_t)(kx - kx0) * g->dw * C, C);
+            if (kx1 < g->KW) zero_floats(dst + kx1 * C, (size_t)(g->KW - kx1) * C);
+        }
+        if (++j == g->OW) { /* next output pixel */
+            j = 0;
+            if (++i == g->OH) i = 0, b++;
         }
     }
 }
@@ -239,8 +263,12 @@ static void conv_backward(nb_tensor *t)
     if (b && b->grad) { /* dbias (O) += column sums of dout */
         float *restrict db = b->grad;
         const float *restrict row = dy;
-        for (size_t r = 0; r < g.M; r++, row += g.O)
-            for (int o = 0; o < g.O; o++) db[o] += row[o];
+        const size_t O = (size_t)g.O;
+        size_t r = 0;
+        for (; r + 4 <= g.M; r += 4, row += 4 * O) /* four rows per pass over db */
+            for (size_t o = 0; o < O; o++) db[o] += (row[o] + row[O + o]) + (row[2 * O + o] + row[3 * O + o]);
+        for (; r < g.M; r++, row += O)
+            for (size_t o = 0; o < O; o++) db[o] += row[o];
     }
     bool pointwise = is_pointwise(&g);
     float *col = pointwise ? x->data : t->scratch; /* (M, KC), sized by the forward */
