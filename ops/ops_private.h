@@ -204,6 +204,16 @@ void nb_describe_ints(char *buf, size_t len, const char *key, const int *v, int 
 
 
 /* -- conv.c, pool.c, batchnorm.c -- */
+extern const nb_op nb_op_conv2d; /* x, kernel, and the bias when given */
+extern const nb_op nb_op_max_pool2d;
+extern const nb_op nb_op_avg_pool2d;
+extern const nb_op nb_op_global_avg_pool2d;
+extern const nb_op nb_op_batch_norm; /* x, moving_mean, moving_var, then gamma and/or beta when given */
+
+/* The output size along one spatial axis under TensorFlow's padding rule (see
+ * nb_ops.h): *out and the padding before the first element (top or left).
+ * Returns false when a valid-padded output would be empty (in < eff_k). */
+bool nb_conv_out_size(int in, int eff_k, int stride, nb_padding padding, int *out, int *pad_before);
 
 
 /* Shape rule of the ops whose output has their float input's shape

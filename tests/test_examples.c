@@ -277,7 +277,7 @@ static void test_backprop_explained(void **state)
     assert_int_equal(backprop_main(3, argv, out), 0);
     rewind(out);
     char line[512];
-    float loss = 0, grad = 0, worst = 1;
+    float loss = 0, grad = 0, worst = 1, conv_diff = 1, conv_fd = 1;
     int found = 0;
     while (fgets(line, sizeof line, out)) {
         if (sscanf(line, "loss = %f, gradient at the true class = %f", &loss, &grad) == 2) found |= 1;
@@ -285,9 +285,17 @@ static void test_backprop_explained(void **state)
             found |= 2;
         if (strstr(line, "By hand: max z = 4.1; log-sum-exp") && strstr(line, "= 4.328850")) found |= 4;
         if (strstr(line, "softmax(z) = [0.1605981, 0.0048496, 0.0293386, 0.7954476, 0.0097660]")) found |= 8;
+        /* part 3: the convolution kernel's gradient [[1, 8], [3, 2]] three ways */
+        if (strstr(line, "d loss / d K (nabla)       [  1.0,   8.0]")) found |= 16;
+        if (sscanf(line, "conv kernel gradient: by hand vs nabla max |diff| %f, nb_gradcheck worst relative error %f",
+                   &conv_diff, &conv_fd) == 2)
+            found |= 32;
+        if (strstr(line, "K[1,0]              3.0000     3.0000     ")) found |= 64;
     }
     fclose(out);
-    assert_int_equal(found, 15);
+    assert_int_equal(found, 127);
+    assert_true(conv_diff < 1e-6);
+    assert_true(conv_fd < 1e-3);
     assert_float_equal(loss, 0.2288503f, 6e-8); /* to the float nearest the double-precision value */
     assert_float_equal(grad, -0.2045524f, 2e-7);
     assert_true(worst < 1e-3);

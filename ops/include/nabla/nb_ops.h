@@ -332,7 +332,95 @@ nb_tensor *nb_dropout(nb_graph *g, nb_tensor *x, float rate);
 nb_tensor *nb_causal_softmax(nb_graph *g, nb_tensor *scores);
 
 
-/* ==== convolution, pooling, batch normalisation (NHWC) ==== */
+/* ==== convolution, pooling, batch normalisation (NHWC) ====
+ * Images are NHWC (Keras's channels_last): x (B, H, W, C). Convolution kernels
+ * are (KH, KW, C, O) as Keras stores them, so a Keras kernel loads unchanged.
+ *
+ * Padding (TensorFlow's rule, also used by Keras):
+ *   NB_PAD_VALID: no padding; out = floor((in - eff_k) / stride) + 1, which must
+ *                 be >= 1 (an image smaller than the window is NB_ERR_SHAPE);
+ *   NB_PAD_SAME:  out = ceil(in / stride); the total padding is
+ *                 max((out - 1) * stride + eff_k - in, 0), split with the odd
+ *                 extra row / column at the bottom / right.
+ * eff_k = (k - 1) * dilation + 1 is the window the kernel spans. Padded positions
+ * count as zeros for conv2d, are never the maximum for max pooling and are left
+ * out of the average for average pooling.
+ *
+ * Every builder fails with NULL and a message naming the op and the shapes:
+ * NB_ERR_SHAPE for wrong ranks, mismatched channels or an empty output,
+ * NB_ERR_ARG for an integer (label) tensor or bad attributes (a stride,
+ * dilation or pool size < 1, an unknown padding). All outputs are new buffers
+ * owned by the graph; the ops keep their workspace (the im2col matrix, the max
+ * positions, the batch statistics) in the node's scratch, sized at the first
+ * run and reused, so steady-state steps allocate nothing. */
+typedef enum nb_padding {
+    NB_PAD_VALID = 0, /* no padding ("valid") */
+    NB_PAD_SAME = 1   /* out = ceil(in / stride) ("same") */
+} nb_padding;
+
+/* 2-D convolution (cross-correlation, as tf.nn.conv2d and Keras Conv2D):
+ *   out[b, i, j, o] = bias[o] + Σ_{ky, kx, c} x[b, i*sh + ky*dh - pt, j*sw + kx*dw - pl, c]
+ *                                            * kernel[ky, kx, c, o]
+ * x (B, H, W, C), kernel (KH, KW, C, O), bias (O) or NULL -> (B, OH, OW, O), with
+ * OH, OW and the top/left padding pt, pl from the padding rule above. Strides and
+ * dilations >= 1 (both may exceed 1 together). Computed as one BLIS GEMM over an
+ * im2col matrix (B*OH*OW, KH*KW*C), kept in the node's scratch for the kernel's
+ * gradient; a 1x1, stride-1 convolution without padding multiplies x directly.
+ * Backward: dkernel += colᵀ · dout, dbias += column sums of dout, and only when x
+ * keeps a gradient (not for an nb_input image), dx += col2im(dout · kernelᵀ).
+ * Described as "3x3 stride 2 same" (plus " dilation 2" when > 1). */
+nb_tensor *nb_conv2d(nb_graph *g, nb_tensor *x, nb_tensor *kernel, nb_tensor *bias, int stride_h, int stride_w,
+                     nb_padding padding, int dilation_h, int dilation_w);
+
+/* Max pooling (tf.nn.max_pool2d, Keras MaxPooling2D): x (B, H, W, C) -> (B, OH,
+ * OW, C), the maximum over each pool_h x pool_w window moved by the strides
+ * (Keras's default strides are the pool size; pass them explicitly here). The
+ * window position of each maximum is kept in scratch; the gradient goes to the
+ * FIRST maximum of the window in row-major order when several elements tie.
+ * Described as "pool 2x2 stride 2 valid". */
+nb_tensor *nb_max_pool2d(nb_graph *g, nb_tensor *x, int pool_h, int pool_w, int stride_h, int stride_w,
+                         nb_padding padding);
+
+/* Average pooling (tf.nn.avg_pool2d, Keras AveragePooling2D): as max pooling but
+ * the mean of each window. With NB_PAD_SAME a window that hangs over the border
+ * is averaged over the elements inside the image only (TensorFlow's rule; the
+ * padding is not counted as zeros). The gradient spreads dout / count evenly. */
+nb_tensor *nb_avg_pool2d(nb_graph *g, nb_tensor *x, int pool_h, int pool_w, int stride_h, int stride_w,
+                         nb_padding padding);
+
+/* Global average pooling (Keras GlobalAveragePooling2D): x (B, H, W, C) -> (B, C),
+ * the mean over H and W. */
+nb_tensor *nb_global_avg_pool2d(nb_graph *g, nb_tensor *x);
+
+/* Keras's defaults for BatchNormalization. */
+#define NB_BN_MOMENTUM 0.99f
+#define NB_BN_EPSILON 1e-3f
+
+/* Batch normalisation (Keras BatchNormalization, axis -1): x of rank >= 2, the
+ * last axis its C channels; statistics over every other axis (N = size / C
+ * values per channel).
+ *   training mode (nb_graph_training(g), read at every run):
+ *     mean, var = the batch's per-channel mean and BIASED variance (Σ (x - mean)² / N,
+ *     as tf.nn.moments computes it, which Keras uses for both normalising and the
+ *     moving average; PyTorch feeds the unbiased one to its running variance);
+ *     moving_mean = moving_mean * momentum + mean * (1 - momentum), the same for
+ *     moving_var, updated in place once per nb_forward;
+ *   inference mode: mean, var = moving_mean, moving_var (nothing is updated);
+ *   out = gamma * (x - mean) / sqrt(var + epsilon) + beta.
+ * gamma, beta: (C) parameters, or NULL for 1 and 0 (Keras's scale / center off).
+ * moving_mean, moving_var: (C) nb_state leaves (no gradient; Keras starts them at
+ * 0 and 1, the caller fills them). Keras's defaults: momentum NB_BN_MOMENTUM
+ * (0.99), epsilon NB_BN_EPSILON (1e-3). The evaluation done when the node is
+ * built does NOT update the moving statistics (building a graph is not a training
+ * step: a model may build several graphs over the same state); every later
+ * nb_forward in training mode does, including those of nb_gradcheck.
+ * Backward, in the mode of the last forward: training mode the closed form
+ *   dx = gamma / sqrt(var + eps) * (dy - mean(dy) - x̂ * mean(dy * x̂)), x̂ = normalised x;
+ * inference mode the affine map dx = gamma / sqrt(moving_var + eps) * dy;
+ * dgamma += Σ dy * x̂, dbeta += Σ dy in both. Momentum must be in [0, 1] and epsilon
+ * > 0 (NB_ERR_ARG). Described as "momentum 0.99 eps 0.001". */
+nb_tensor *nb_batch_norm(nb_graph *g, nb_tensor *x, nb_tensor *gamma, nb_tensor *beta, nb_tensor *moving_mean,
+                         nb_tensor *moving_var, float momentum, float epsilon);
 
 
 /* ---- the op table ---- */
@@ -396,6 +484,11 @@ typedef enum nb_op_kind {
 
 
     /* -- convolution, pooling, batch normalisation -- */
+    NB_OP_CONV2D,
+    NB_OP_MAX_POOL2D,
+    NB_OP_AVG_POOL2D,
+    NB_OP_GLOBAL_AVG_POOL2D,
+    NB_OP_BATCH_NORM,
 
 
     NB_OP_COUNT
