@@ -202,6 +202,12 @@ static void test_mnist_train_eval_predict(void **state)
     if (!strstr(out, want)) fail_msg("expected the top class 7: %s", out);
     assert_non_null(strstr(out, "%,"));
     free(out);
+    /* the same with --flag=VALUE after the operand (getopt_long moves operands last) */
+    char model_flag[300];
+    snprintf(model_flag, sizeof model_flag, "--model=%s", model);
+    assert_int_equal(run_mnist(&out, "predict", seven, model_flag, "--threads=1", NULL), 0);
+    if (!strstr(out, want)) fail_msg("expected the top class 7: %s", out);
+    free(out);
 }
 
 static void test_mnist_fashion_names(void **state)
@@ -241,6 +247,16 @@ static void test_mnist_errors(void **state)
     assert_int_equal(run_mnist(NULL, "train", "--colour", "red", NULL), 2);
     assert_int_equal(run_mnist(NULL, "eval", "--plot", "x.png", NULL), 2); /* a train-only flag */
     assert_int_equal(run_mnist(NULL, "predict", NULL), 2);
+    assert_int_equal(run_mnist(NULL, "train", "--epochs=0", NULL), 2);
+    assert_int_equal(run_mnist(NULL, "train", "--batch=", NULL), 2);
+    assert_int_equal(run_mnist(NULL, "train", "--seed", "-3", NULL), 2);
+    assert_int_equal(run_mnist(NULL, "train", "--e", "3", NULL), 2); /* ambiguous: --epochs or --errors */
+    assert_int_equal(run_mnist(NULL, "train", "--help=yes", NULL), 2);
+    assert_int_equal(run_mnist(NULL, "train", "-x", NULL), 2);
+    assert_int_equal(run_mnist(NULL, "eval", "extra", NULL), 2);
+    assert_int_equal(run_mnist(NULL, "predict", "--threads=0", "x.png", NULL), 2);
+    assert_int_equal(run_mnist(NULL, "train", "--epochs", "zero", NULL), 2); /* a second parse starts afresh */
+    assert_int_equal(run_mnist(NULL, "eval", "--help", NULL), 0);
     assert_int_equal(run_mnist(NULL, "train", "--data", missing_dir, NULL), 1);
     assert_int_equal(run_mnist(NULL, "train", "--data", root, NULL), 1); /* a folder without IDX files */
     assert_int_equal(run_mnist(NULL, "eval", "--data", data, "--model", missing_model, NULL), 1);
