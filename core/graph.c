@@ -29,6 +29,8 @@ struct nb_graph {
     bool no_grad;      /* nb_graph_set_grad_enabled(g, false): parameters made now keep no gradient */
     nb_status status;  /* status of the first error, NB_OK when none */
     nb_rng rng;        /* nb_graph_rng: draws of ops such as dropout */
+    void (*bw_hook)(void *ctx, int node_id); /* nb_graph_set_backward_hook; NULL when none */
+    void *bw_hook_ctx;
 };
 
 nb_graph *nb_graph_new(void)
@@ -371,12 +373,21 @@ nb_status nb_backward(nb_graph *g, nb_tensor *loss)
     loss->grad[0] += 1.0f;
     for (int i = loss->id; i >= 0; i--) {
         nb_tensor *t = g->nodes[i];
-        if (!t->op || !t->grad) continue;
-        double t0 = nb__profiling ? nb_now() : 0;
-        t->op->backward(t);
-        if (nb__profiling) nb__profile_add(t->op, true, nb_now() - t0);
+        if (t->op && t->grad) {
+            double t0 = nb__profiling ? nb_now() : 0;
+            t->op->backward(t);
+            if (nb__profiling) nb__profile_add(t->op, true, nb_now() - t0);
+        }
+        if (g->bw_hook) g->bw_hook(g->bw_hook_ctx, i);
     }
     return NB_OK;
+}
+
+void nb_graph_set_backward_hook(nb_graph *g, void (*fn)(void *ctx, int node_id), void *ctx)
+{
+    if (!g) return;
+    g->bw_hook = fn;
+    g->bw_hook_ctx = fn ? ctx : NULL;
 }
 
 void nb_zero_grad(nb_graph *g)

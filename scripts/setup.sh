@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(meson ninja-build pkg-config gcc libc6-dev libblis-dev libcmocka-dev libstb-dev zlib1g-dev)
+pkgs=(meson ninja-build pkg-config gcc libc6-dev libblis-dev libcmocka-dev libstb-dev zlib1g-dev
+      libopenmpi-dev openmpi-bin)  # MPI: distributed training (meson option -Dmpi)
 [ "${NABLA_NO_DATA:-0}" = 1 ] || pkgs+=(dataset-fashion-mnist)
 
 missing=()

@@ -450,6 +450,51 @@ static void test_status_names(void **state)
     assert_string_equal(nb_last_error(), "");
 }
 
+/* The backward hook: called for every node from the loss down to 0, after that
+ * node's backward; a parameter's gradient is final once the hook has reached its
+ * earliest consumer. */
+typedef struct hook_log {
+    int ids[16];
+    int n;
+    nb_tensor *w1;     /* its final gradient is seen at its earliest consumer */
+    int w1_first_use;
+    float w1_grad_at_use;
+} hook_log;
+
+static void log_hook(void *ctx, int node_id)
+{
+    hook_log *h = ctx;
+    if (h->n < 16) h->ids[h->n++] = node_id;
+    if (node_id == h->w1_first_use) h->w1_grad_at_use = h->w1->grad[0];
+}
+
+static void test_backward_hook(void **state)
+{
+    (void)state;
+    nb_graph *g = nb_graph_new();
+    nb_tensor *x = nb_input(g, NB_F32, 1, (int[]){1});    /* 0 */
+    nb_tensor *w1 = nb_param(g, 1, (int[]){1});           /* 1 */
+    nb_tensor *h = nb_mul(g, x, w1);                      /* 2: first use of w1 */
+    nb_tensor *w2 = nb_param(g, 1, (int[]){1});           /* 3 */
+    nb_tensor *y = nb_mul(g, nb_add(g, h, w2), w1);       /* 4, 5: w1 used again */
+    nb_tensor *loss = total(g, y);                        /* 6 */
+    x->data[0] = 2, w1->data[0] = 3, w2->data[0] = 5;
+    assert_int_equal(nb_forward(g), NB_OK);
+    hook_log log = {.w1 = w1, .w1_first_use = h->id, .w1_grad_at_use = -1};
+    nb_graph_set_backward_hook(g, log_hook, &log);
+    assert_int_equal(nb_backward(g, loss), NB_OK);
+    assert_int_equal(log.n, 7);
+    for (int i = 0; i < 7; i++) assert_int_equal(log.ids[i], 6 - i);
+    /* loss = (x w1 + w2) w1: d/dw1 = 2 x w1 + w2 = 17, complete at node 2 */
+    assert_float_equal(w1->grad[0], 17.0f, 1e-6);
+    assert_float_equal(log.w1_grad_at_use, 17.0f, 1e-6);
+    nb_graph_set_backward_hook(g, NULL, &log); /* removed: no more calls */
+    assert_int_equal(nb_backward(g, loss), NB_OK);
+    assert_int_equal(log.n, 7);
+    nb_graph_set_backward_hook(NULL, log_hook, &log); /* a NULL graph is a no-op */
+    nb_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -468,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_parallel_for),
         cmocka_unit_test(test_profile),
         cmocka_unit_test(test_status_names),
+        cmocka_unit_test(test_backward_hook),
     };
     int failed = cmocka_run_group_tests_name("core", tests, NULL, NULL);
     bli_finalize(); /* release BLIS's pools so a leak check sees only ours */

@@ -183,6 +183,19 @@ nb_status nb_forward(nb_graph *g);
  * Returns NB_ERR_ARG for a NULL or non-scalar loss, or one from another graph. */
 nb_status nb_backward(nb_graph *g, nb_tensor *loss);
 
+/* Backward hook: fn(ctx, i) is called by nb_backward once for every node i
+ * from the loss down to node 0, right after node i's backward ran (or was
+ * skipped: leaves and nodes without a gradient get the call too; no calls when
+ * the loss depends on no parameter). When it is
+ * called with i, every node with id >= i has finished its backward, so a
+ * parameter's gradient is final once i has reached the earliest node that reads
+ * the parameter (the smallest id among its consumers). Distributed training uses
+ * it to start reducing gradients while backward is still running. The hook runs
+ * on the calling thread, must not run forward or backward on this graph, and
+ * should be quick (it sits between two ops). NULL fn removes it; a NULL graph
+ * is a no-op. ctx is passed back untouched and never freed. */
+void nb_graph_set_backward_hook(nb_graph *g, void (*fn)(void *ctx, int node_id), void *ctx);
+
 /* Set every gradient in the graph to zero. */
 void nb_zero_grad(nb_graph *g);
 
