@@ -400,7 +400,7 @@ static void test_nn_building(void **state)
     expect_fail(nb_add_dense(m, -4, NB_RELU), NB_ERR_ARG, "got -4");
     expect_fail(nb_add_dense(m, NB_MAX_UNITS + 1, NB_RELU), NB_ERR_ARG, "units must be");
     expect_fail(nb_add_dense(m, INT_MAX, NB_RELU), NB_ERR_ARG, "units must be");
-    expect_fail(nb_add_dense(m, 3, (nb_activation)9), NB_ERR_ARG, "unknown activation 9");
+    expect_fail(nb_add_dense(m, 3, (nb_activation)NB_ACTIVATION_COUNT), NB_ERR_ARG, "unknown activation");
     expect_fail(nb_add_dense(m, 3, (nb_activation)-1), NB_ERR_ARG, "unknown activation -1");
     assert_int_equal(nb_model_layer_count(m), 0); /* unchanged */
     /* a huge layer after a wide one: refused before any allocation */
