@@ -73,23 +73,27 @@ static void dense_init(const nb_layer *L, nb_rng *rng, float *const *p, float *c
     if (L->cfg.use_bias) memset(p[1], 0, (size_t)units * sizeof *p[1]);
 }
 
+nb_tensor *nn_dense_any(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b, nb_activation act)
+{
+    if (!x || !w) return nb_dense(g, x, w, b, act);
+    int ndim = x->ndim, shape[NB_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    if (ndim > 2) x = nb_reshape(g, x, 2, (int[]){-1, shape[ndim - 1]}); /* every position, one GEMM */
+    nb_tensor *h = nb_dense(g, x, w, b, act == NB_SOFTMAX ? NB_LINEAR : act);
+    if (h && ndim > 2) {
+        shape[0] = -1;
+        shape[ndim - 1] = w->shape[1];
+        h = nb_reshape(g, h, ndim, shape);
+    }
+    return act == NB_SOFTMAX ? nb_softmax(g, h) : h;
+}
+
 static nb_tensor *dense_build(nb_graph *g, const nb_layer *L, nb_tensor *const *x, int n_in, nb_tensor *const *p,
                               nb_tensor *const *s)
 {
     (void)n_in;
     (void)s;
-    nb_activation act = (nb_activation)L->cfg.activation;
-    nb_tensor *h = x[0];
-    int ndim = h->ndim, shape[NB_MAX_DIMS];
-    memcpy(shape, h->shape, sizeof shape);
-    if (ndim > 2) h = nb_reshape(g, h, 2, (int[]){-1, shape[ndim - 1]}); /* every position, one GEMM */
-    h = nb_dense(g, h, p[0], L->cfg.use_bias ? p[1] : NULL, act == NB_SOFTMAX ? NB_LINEAR : act);
-    if (h && ndim > 2) {
-        shape[0] = -1;
-        shape[ndim - 1] = L->cfg.units;
-        h = nb_reshape(g, h, ndim, shape);
-    }
-    return act == NB_SOFTMAX ? nb_softmax(g, h) : h;
+    return nn_dense_any(g, x[0], p[0], L->cfg.use_bias ? p[1] : NULL, (nb_activation)L->cfg.activation);
 }
 
 const nn_kind nn_kind_dense = {
@@ -155,6 +159,11 @@ static const nn_kind kind_add = {
 
 static const nn_kind *const kinds[] = {
     &nn_kind_dense, &kind_flatten, &kind_add,
+    /* layers_conv.c */
+    &nn_kind_conv2d, &nn_kind_max_pool2d, &nn_kind_avg_pool2d, &nn_kind_global_avg_pool2d, &nn_kind_batch_norm,
+    &nn_kind_dropout,
+    /* layers_seq.c */
+    &nn_kind_embedding, &nn_kind_position_embedding, &nn_kind_layer_norm, &nn_kind_attention, &nn_kind_last_position,
 };
 
 const nn_kind *nn_kind_find(const char *name)
@@ -175,3 +184,8 @@ nb_layer *nb_layer_dense(nb_model *m, int units, nb_activation activation)
 nb_layer *nb_layer_flatten(nb_model *m) { return nn_layer_new(m, &kind_flatten, &(nn_config){0}, "nb_layer_flatten"); }
 
 nb_layer *nb_layer_add(nb_model *m) { return nn_layer_new(m, &kind_add, &(nn_config){0}, "nb_layer_add"); }
+
+void nn_uniform(nb_rng *rng, float *w, size_t n, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++) w[i] = nb_rng_uniform_range(rng, lo, hi);
+}

@@ -99,6 +99,15 @@ struct nn_kind {
 /* The kind named `name`, or NULL. */
 const nn_kind *nn_kind_find(const char *name);
 extern const nn_kind nn_kind_dense;
+extern const nn_kind nn_kind_conv2d, nn_kind_max_pool2d, nn_kind_avg_pool2d, nn_kind_global_avg_pool2d,
+    nn_kind_batch_norm, nn_kind_dropout; /* layers_conv.c */
+extern const nn_kind nn_kind_embedding, nn_kind_position_embedding, nn_kind_layer_norm, nn_kind_attention,
+    nn_kind_last_position; /* layers_seq.c */
+
+/* act(x · w + b) over the last axis of x of any rank (reshaped to rows and back). */
+nb_tensor *nn_dense_any(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b, nb_activation act);
+/* n values drawn uniformly from [lo, hi]. */
+void nn_uniform(nb_rng *rng, float *w, size_t n, float lo, float hi);
 
 /* Layer helpers for the kinds' files. */
 size_t nn_shape_size(const nn_shape *s);

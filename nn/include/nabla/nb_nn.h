@@ -146,6 +146,36 @@ nb_layer *nb_layer_flatten(nb_model *m);
 /* Add: the sum of 2..8 inputs of one shape (residual connections). */
 nb_layer *nb_layer_add(nb_model *m);
 
+/* Convolutional layers, on images (None, height, width, channels) (NHWC).
+ * Conv2D(filters, (kernel_h, kernel_w), strides=stride, padding, activation):
+ * kernel (kh, kw, in, filters) Glorot-uniform over the receptive field, bias
+ * zero. Pools: window pool x pool, stride 0 meaning the pool size (Keras's
+ * default). GlobalAveragePooling2D: (H, W, C) -> (C). BatchNormalization over
+ * the channels, momentum 0.99 and epsilon 1e-3 (Keras): batch statistics while
+ * training (fit), moving ones in evaluate/predict; its moving mean and variance
+ * are the model's states (saved with it, counted as non-trainable). Dropout(rate):
+ * inverted dropout while training, identity otherwise; rate in [0, 1). */
+nb_layer *nb_layer_conv2d(nb_model *m, int filters, int kernel_h, int kernel_w, int stride, nb_padding padding,
+                          nb_activation activation);
+nb_layer *nb_layer_max_pool2d(nb_model *m, int pool, int stride, nb_padding padding);
+nb_layer *nb_layer_avg_pool2d(nb_model *m, int pool, int stride, nb_padding padding);
+nb_layer *nb_layer_global_avg_pool2d(nb_model *m);
+nb_layer *nb_layer_batch_norm(nb_model *m);
+nb_layer *nb_layer_dropout(nb_model *m, float rate);
+
+/* Sequence layers. Embedding(input_dim, output_dim): int32 ids (T) -> (T,
+ * output_dim), a table uniform in [-0.05, 0.05] (Keras); ids outside
+ * [0, input_dim) fail the forward pass with NB_ERR_ARG. PositionEmbedding: adds
+ * a learned (T, D) table to (T, D) inputs. LayerNormalization over the last axis
+ * (epsilon <= 0: Keras's 1e-3). MultiHeadAttention(heads, key_dim, causal):
+ * self-attention on (T, D) with Keras's query/key/value/output projections, a
+ * causal mask when asked. LastPosition: (T, D) -> (D), the last step. */
+nb_layer *nb_layer_embedding(nb_model *m, int input_dim, int output_dim);
+nb_layer *nb_layer_position_embedding(nb_model *m);
+nb_layer *nb_layer_layer_norm(nb_model *m, float epsilon);
+nb_layer *nb_layer_attention(nb_model *m, int heads, int key_dim, bool causal);
+nb_layer *nb_layer_last_position(nb_model *m);
+
 /* Append Dense(units, activation): kernel (in, units) drawn Glorot-uniform
  * U[-l, l], l = sqrt(6 / (in + units)), from the model's generator; bias zero.
  * NB_SOFTMAX is built as a linear dense node followed by an nb_softmax node, so a
