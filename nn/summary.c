@@ -63,7 +63,8 @@ static void node_row(const nb_model *m, int i, bool functional, size_t *seen, FI
         count = layer_weights(m->layers[n->layer], false) + layer_weights(m->layers[n->layer], true);
     snprintf(name, sizeof name, "%s (%s)", node_name(m, i, nb, sizeof nb), kind);
     nn_shape_str(&n->shape, shape, sizeof shape);
-    fprintf(out, " %-28s%-26s%-10s", name, shape, commas(count, num, sizeof num));
+    int len = (int)strlen(name); /* a long name keeps one space before the shape */
+    fprintf(out, " %s%*s%-26s%-10s", name, len < 28 ? 28 - len : 1, "", shape, commas(count, num, sizeof num));
     for (int j = 0; functional && j < n->n_in; j++)
         fprintf(out, "%s%s", j ? ", " : " ", node_name(m, n->in[j], nb, sizeof nb));
     fputc('\n', out);

@@ -236,12 +236,136 @@ static void test_one_home(void **state)
     nb_model_free(p.m);
 }
 
+/* A small convnet: every conv layer kind, batch norm (with states) and
+ * dropout; its backward checked in training and inference mode. */
+static nb_model *small_cnn(void)
+{
+    nb_model *m = nb_sequential_shape(3, (int[]){6, 5, 2});
+    assert_int_equal(nb_add_layer(m, nb_layer_conv2d(m, 3, 3, 2, 1, NB_PAD_SAME, NB_TANH)), NB_OK);
+    assert_int_equal(nb_add_layer(m, nb_layer_batch_norm(m)), NB_OK);
+    assert_int_equal(nb_add_layer(m, nb_layer_max_pool2d(m, 2, 0, NB_PAD_VALID)), NB_OK);
+    assert_int_equal(nb_add_layer(m, nb_layer_conv2d(m, 4, 2, 2, 1, NB_PAD_VALID, NB_LINEAR)), NB_OK);
+    assert_int_equal(nb_add_layer(m, nb_layer_flatten(m)), NB_OK);
+    assert_int_equal(nb_add_layer(m, nb_layer_dropout(m, 0.25f)), NB_OK);
+    assert_int_equal(nb_add_dense(m, K, NB_LINEAR), NB_OK);
+    return m;
+}
+
+static void test_cnn_layers(void **state)
+{
+    (void)state;
+    nb_model *m = small_cnn();
+    /* conv 3*2*2*3 + 3, bn 4*3 (6 trainable), conv 2*2*3*4 + 4, dense 8*3 + 3 */
+    assert_int_equal(nb_model_param_count(m), (size_t)(39 + 6 + 52 + 27));
+    assert_int_equal(nb_model_state_count(m), 6u);
+    const char *s = capture_summary(m);
+    assert_non_null(strstr(s, "conv2d (Conv2D)             (None, 6, 5, 3)           39"));
+    assert_non_null(strstr(s, "batch_normalization (BatchNormalization)"));
+    assert_non_null(strstr(s, "max_pooling2d (MaxPooling2D) (None, 3, 2, 3)"));
+    assert_non_null(strstr(s, "conv2d_1 (Conv2D)           (None, 2, 1, 4)           52"));
+    assert_non_null(strstr(s, "Non-trainable params: 6"));
+    assert_int_equal(compile(m), NB_OK);
+    static float img[8 * 60];
+    nb_rng r;
+    nb_rng_seed(&r, 3);
+    for (int i = 0; i < 8 * 60; i++) img[i] = nb_rng_uniform_range(&r, -1, 1);
+    nb_dataset d = {.n = 8, .x = img, .labels = ys};
+    double worst;
+    /* a small step: max pooling's kinks are within 1e-2 of these inputs */
+    assert_int_equal(nb_model_gradcheck(m, &d, false, 1e-3f, &worst), NB_OK);
+    assert_true(worst < 1e-2);
+    assert_int_equal(nb_model_gradcheck(m, &d, true, 1e-3f, &worst), NB_OK);
+    assert_true(worst < 1e-2);
+    /* training moves the moving statistics; they are saved and loaded */
+    nb_fit_opts o = quiet;
+    o.epochs = 2;
+    o.batch_size = 4;
+    assert_int_equal(nb_fit_data(m, &d, &o, NULL), NB_OK);
+    assert_int_equal(nb_save(m, at("cnn.nb")), NB_OK);
+    nb_model *l = nb_load(at("cnn.nb"));
+    assert_non_null(l);
+    assert_int_equal(nb_model_state_count(l), 6u);
+    float pm[8 * K], pl[8 * K];
+    assert_int_equal(nb_predict(m, img, 8, pm), NB_OK);
+    assert_int_equal(nb_predict(l, img, 8, pl), NB_OK);
+    assert_memory_equal(pm, pl, sizeof pm);
+    nb_model_free(l);
+    /* bad settings and shapes are refused, naming the layer */
+    assert_null(nb_layer_conv2d(m, 0, 3, 3, 1, NB_PAD_VALID, NB_RELU));
+    nb_model *b = nb_sequential(10);
+    assert_int_equal(nb_add_layer(b, nb_layer_conv2d(b, 2, 3, 3, 1, NB_PAD_VALID, NB_RELU)), NB_ERR_SHAPE);
+    assert_non_null(strstr(nb_last_error(), "needs images"));
+    nb_model_free(b);
+    b = nb_sequential_shape(3, (int[]){2, 2, 1});
+    assert_int_equal(nb_add_layer(b, nb_layer_conv2d(b, 2, 3, 3, 1, NB_PAD_VALID, NB_RELU)), NB_ERR_SHAPE);
+    assert_non_null(strstr(nb_last_error(), "does not fit"));
+    assert_int_equal(nb_model_layer_count(b), 0); /* the failed layer is dropped */
+    nb_model_free(b);
+    nb_model_free(m);
+}
+
+/* A one-block causal transformer over token ids, checked at layer level. */
+static void test_sequence_layers(void **state)
+{
+    (void)state;
+    enum { T = 5, V = 7, D = 8 };
+    nb_model *m = nb_model_new();
+    nb_sym x = nb_model_input(m, NB_I32, 1, (int[]){T});
+    nb_sym h = nb_call(nb_layer_position_embedding(m), nb_call(nb_layer_embedding(m, V, D), x));
+    nb_sym a = nb_call(nb_layer_attention(m, 2, 4, true), nb_call(nb_layer_layer_norm(m, 1e-5f), h));
+    h = nb_call_n(nb_layer_add(m), 2, (nb_sym[]){h, a});
+    nb_sym f = nb_call(nb_layer_dense(m, D, NB_LINEAR), nb_call(nb_layer_dense(m, 2 * D, NB_GELU), h));
+    h = nb_call_n(nb_layer_add(m), 2, (nb_sym[]){h, f});
+    h = nb_call(nb_layer_last_position(m), nb_call(nb_layer_layer_norm(m, 1e-5f), h));
+    assert_int_equal(nb_model_set_output(m, nb_call(nb_layer_dense(m, V, NB_LINEAR), h)), NB_OK);
+    /* embedding 56, positions 40, ln 16, attention 4 * (8*8 + 8), dense 8*16+16, 16*8+8, ln 16, head 8*7+7 */
+    assert_int_equal(nb_model_param_count(m), (size_t)(56 + 40 + 16 + 288 + 144 + 136 + 16 + 63));
+    const char *s = capture_summary(m);
+    assert_non_null(strstr(s, "multi_head_attention (MultiHeadAttention)"));
+    assert_non_null(strstr(s, "(None, 5, 8)"));
+    assert_int_equal(compile(m), NB_OK);
+    int32_t ids[6 * T], labels[6];
+    for (int i = 0; i < 6 * T; i++) ids[i] = (i * 3) % V;
+    for (int i = 0; i < 6; i++) labels[i] = (i * 5) % V;
+    nb_dataset d = {.n = 6, .x_i32 = ids, .labels = labels};
+    double worst;
+    assert_int_equal(nb_model_gradcheck(m, &d, true, 1e-2f, &worst), NB_OK);
+    assert_true(worst < 2e-2);
+    /* float features for a token model are refused */
+    nb_dataset wrong = {.n = 6, .x = xs, .labels = labels};
+    assert_int_equal(nb_fit_data(m, &wrong, &quiet, NULL), NB_ERR_ARG);
+    assert_non_null(strstr(nb_last_error(), "x_i32"));
+    /* an id outside the vocabulary fails the step, it is not read out of bounds */
+    ids[3] = V;
+    assert_int_equal(nb_fit_data(m, &d, &quiet, NULL), NB_ERR_ARG);
+    ids[3] = 0;
+    /* it learns the 6 sequences, and survives a save/load */
+    nb_fit_opts o = quiet;
+    o.epochs = 60;
+    o.batch_size = 6;
+    float loss0, loss1;
+    assert_int_equal(nb_evaluate_data(m, &d, &loss0, NULL), NB_OK);
+    assert_int_equal(nb_fit_data(m, &d, &o, NULL), NB_OK);
+    assert_int_equal(nb_evaluate_data(m, &d, &loss1, NULL), NB_OK);
+    assert_true(loss1 < 0.5f * loss0);
+    assert_int_equal(nb_save(m, at("seq.nb")), NB_OK);
+    nb_model *l = nb_load(at("seq.nb"));
+    assert_non_null(l);
+    float pm[6 * V], pl[6 * V];
+    assert_int_equal(nb_predict_data(m, &d, pm), NB_OK);
+    assert_int_equal(nb_predict_data(l, &d, pl), NB_OK);
+    assert_memory_equal(pm, pl, sizeof pm);
+    nb_model_free(l);
+    nb_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_residual_trains), cmocka_unit_test(test_shared_layer),
         cmocka_unit_test(test_bad_building),    cmocka_unit_test(test_summary),
         cmocka_unit_test(test_save_load_functional), cmocka_unit_test(test_one_home),
+        cmocka_unit_test(test_cnn_layers),      cmocka_unit_test(test_sequence_layers),
     };
     return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }
