@@ -150,6 +150,8 @@ nb_status nb_compile(nb_model *m, const nb_compile_opts *opts)
         return s;
     }
     nb_set_name(ng.x[0], "x");
+    nb_dist_grads_free(m->dist); /* attached to the old graph; fit attaches a new one */
+    m->dist = NULL;
     nn_graph_free(&m->train);
     if (m->opt != opt) nb_optimizer_free(m->opt);
     nb_optimizer_reset(opt);

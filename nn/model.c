@@ -53,6 +53,7 @@ static void free_class_names(nb_model *m)
 void nb_model_free(nb_model *m)
 {
     if (!m) return;
+    nb_dist_grads_free(m->dist);
     nn_graph_free(&m->train);
     nn_graph_free(&m->infer);
     nb_optimizer_free(m->opt);

@@ -16,6 +16,7 @@
 #ifndef NN_INTERNAL_H
 #define NN_INTERNAL_H
 
+#include <nabla/nb_dist.h>
 #include <nabla/nb_nn.h>
 #include <nabla/nb_rng.h>
 
@@ -155,6 +156,7 @@ struct nb_model {
     nb_loss loss;
     bool from_logits;
     nb_optimizer *opt;
+    nb_dist_grads *dist;       /* gradient averaging over MPI ranks (fit with more than one rank) */
 
     char **class_names;        /* (n_classes) owned strings */
     int n_classes;

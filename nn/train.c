@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <nabla/nb_debug.h>
+#include <nabla/nb_dist.h>
 
 #include "nn_internal.h"
 
@@ -101,20 +102,38 @@ static nb_status run_batch(nb_model *m, double *loss_sum, double *correct)
     return NB_OK;
 }
 
+/* This rank's rows [*lo, *lo + *count) of b rows split over the ranks (all of
+ * them in one process). */
+static void rank_rows(int b, int *lo, int *count)
+{
+    long p = nb_dist_size() > 0 ? nb_dist_size() : 1, r = nb_dist_rank();
+    *lo = (int)((long)b * r / p);
+    *count = (int)((long)b * (r + 1) / p) - *lo;
+}
+
 /* Mean loss / accuracy over samples [0, n) of d, in batches of `batch`, in
- * inference mode (dropout off, batch norm on its moving statistics). */
+ * inference mode (dropout off, batch norm on its moving statistics). Under MPI
+ * each rank takes its share of the samples and the sums are reduced, so every
+ * rank returns the figures of the whole set. */
 static nb_status evaluate(nb_model *m, const nb_dataset *d, int batch, double *loss, double *acc)
 {
-    double loss_sum = 0, correct = 0;
+    double sums[2] = {0, 0}; /* loss * samples, correct */
+    int lo, count;
+    rank_rows(d->n, &lo, &count);
+    nb_status s = NB_OK;
     nb_graph_set_training(m->train.g, false);
-    for (int at = 0; at < d->n; at += batch) {
-        int b = d->n - at < batch ? d->n - at : batch;
-        nb_status s = gather(m, d, NULL, at, b, m->train.x[0], m->train.y);
-        if (s == NB_OK) s = run_batch(m, &loss_sum, &correct);
-        if (s != NB_OK) return s;
+    for (int at = lo; at < lo + count && s == NB_OK; at += batch) {
+        int b = lo + count - at < batch ? lo + count - at : batch;
+        s = gather(m, d, NULL, at, b, m->train.x[0], m->train.y);
+        if (s == NB_OK) s = run_batch(m, &sums[0], &sums[1]);
     }
-    *loss = loss_sum / d->n;
-    *acc = has_accuracy(m) ? correct / d->n : NAN;
+    if (nb_dist_size() > 1) {
+        s = nb_dist_agree(s, NULL);
+        if (s == NB_OK) s = nb_dist_sum(sums, 2);
+    }
+    if (s != NB_OK) return s;
+    *loss = sums[0] / d->n;
+    *acc = has_accuracy(m) ? sums[1] / d->n : NAN;
     return NB_OK;
 }
 
@@ -204,20 +223,38 @@ static nb_status fit_split(const nb_model *m, const nb_dataset *data, const nb_f
 
 /* One training step on samples idx[start, start + b): forward in training mode,
  * backward, one optimizer pass over the model's blocks (which also zeroes the
- * gradients for the next step). */
+ * gradients for the next step). Under MPI this rank takes its share of the b
+ * rows, the gradients are averaged over the ranks (in buckets that start while
+ * backward runs) and every rank learns of any rank's failure. */
 static nb_status fit_step(nb_model *m, const nb_dataset *train, const int32_t *idx, int start, int b, double *loss_sum,
                           double *correct, int epoch, int step)
 {
+    int lo, count;
+    rank_rows(b, &lo, &count);
+    if (m->dist) nb_dist_grads_set_share(m->dist, (size_t)count, (size_t)b);
     nb_graph_set_training(m->train.g, true);
-    nb_status s = gather(m, train, idx, start, b, m->train.x[0], m->train.y);
-    if (s == NB_OK) s = run_batch(m, loss_sum, correct);
-    if (s == NB_OK && !isfinite(m->train.loss->data[0]))
+    nb_status s = count ? gather(m, train, idx, start + lo, count, m->train.x[0], m->train.y) : NB_OK;
+    if (s == NB_OK && count) s = run_batch(m, loss_sum, correct);
+    if (s == NB_OK && count && !isfinite(m->train.loss->data[0]))
         s = nb_fail(NB_ERR_NUMERIC, "nb_fit: the loss became %g at epoch %d, step %d", (double)m->train.loss->data[0],
                     epoch + 1, step + 1);
-    if (s == NB_OK) s = nb_backward(m->train.g, m->train.loss);
+    if (s == NB_OK && count) s = nb_backward(m->train.g, m->train.loss);
+    if (m->dist) {
+        nb_status c = nb_dist_grads_finish(m->dist); /* collective: every rank, every step */
+        s = nb_dist_agree(s != NB_OK ? s : c, NULL);
+    }
     if (s == NB_OK) s = nb_optimizer_step_clear(m->opt, m->w, m->grad, m->n_params);
     if (s != NB_OK && m->n_params) memset(m->grad, 0, m->n_params * sizeof *m->grad); /* keep "zero between steps" */
     return s;
+}
+
+/* The running means over every rank: loss and correct sums, samples seen. */
+static void running_means(const nb_model *m, double loss_sum, double correct, int seen, nn_metrics *mt)
+{
+    double v[2] = {loss_sum, correct};
+    if (m->dist) nb_dist_sum(v, 2);
+    mt->loss = v[0] / seen;
+    mt->acc = mt->has_acc ? v[1] / seen : NAN;
 }
 
 /* One epoch: shuffle, every step, progress, the metrics into mt. */
@@ -233,12 +270,33 @@ static nb_status fit_epoch(nb_model *m, const nb_dataset *train, int32_t *idx, n
         int start = step * batch, b = n - start < batch ? n - start : batch;
         nb_status s = fit_step(m, train, idx, start, b, &loss_sum, &correct, e, step);
         if (s != NB_OK) return s;
-        int seen = start + b;
-        mt->loss = loss_sum / seen;
-        mt->acc = mt->has_acc ? correct / seen : NAN;
+        running_means(m, loss_sum, correct, start + b, mt);
         nn_progbar_update(bar, step + 1, mt);
         if (o->on_step) o->on_step(o->ctx, e, step, steps, mt->loss, mt->acc);
     }
+    return NB_OK;
+}
+
+/* Under MPI (more than one rank): every rank checks that it holds the same
+ * model and data sizes, starts from rank 0's weights and states, draws its own
+ * dropout masks, and averages gradients through buckets attached to its
+ * training graph; only rank 0 reports progress. */
+static nb_status dist_begin(nb_model *m, nb_fit_opts *o, const nb_dataset *train)
+{
+    if (nb_dist_size() <= 1) return NB_OK;
+    uint64_t sizes[4] = {m->n_params, m->n_state, (uint64_t)train->n, (uint64_t)o->batch_size};
+    nb_status s = nb_dist_check_same(sizes, sizeof sizes, "model size, training set size or batch size");
+    if (s == NB_OK && m->n_params) s = nb_dist_broadcast(m->w, m->n_params);
+    if (s == NB_OK && m->n_state) s = nb_dist_broadcast(m->state, m->n_state);
+    if (s == NB_OK && !m->dist && m->n_params) {
+        m->dist = nb_dist_grads_new(m->grad, m->n_params, 0);
+        s = m->dist ? nb_dist_grads_attach(m->dist, m->train.g) : nb_last_status();
+    }
+    s = nb_dist_agree(s, NULL);
+    if (s != NB_OK) return s;
+    if (m->dist) nb_dist_grads_set_overlap(m->dist, !o->no_overlap);
+    nb_graph_seed(m->train.g, (m->seed ^ 0x9e3779b97f4a7c15ULL) + (uint64_t)nb_dist_rank());
+    if (nb_dist_rank() != 0) o->verbose = NB_VERBOSE_SILENT;
     return NB_OK;
 }
 
@@ -267,6 +325,7 @@ static nb_status fit_loop(nb_model *m, const nb_dataset *train, const nb_dataset
     if (bar.mode == 1 && s != NB_OK && bar.prev_width) fputc('\n', bar.out);
     if (!o->seed) m->shuffle_rng = shuffle;
     nb_graph_set_training(m->train.g, false);
+    if (nb_dist_size() > 1 && m->n_state) nb_dist_broadcast(m->state, m->n_state); /* rank 0's moving statistics */
     return s;
 }
 
@@ -277,10 +336,12 @@ nb_status nb_fit_data(nb_model *m, const nb_dataset *data, const nb_fit_opts *op
     if (!nn_compiled(m)) return nb_fail(NB_ERR_STATE, "nb_fit: the model is not compiled; call nb_compile first");
     nb_fit_opts o;
     nb_dataset train, val = {0};
-    bool has_val;
+    bool has_val = false;
     nb_status s = fit_options(opts, &o);
     if (s == NB_OK) s = check_data(m, data, "nb_fit", "the training data", true);
     if (s == NB_OK) s = fit_split(m, data, &o, &train, &val, &has_val);
+    if (nb_dist_size() > 1) s = nb_dist_agree(s, NULL); /* a bad argument on any rank stops every rank */
+    if (s == NB_OK) s = dist_begin(m, &o, &train);
     if (s != NB_OK) return s;
     nb_history h;
     if ((s = history_alloc(&h, o.epochs, has_val)) != NB_OK) return s;
@@ -310,6 +371,7 @@ nb_status nb_evaluate_data(nb_model *m, const nb_dataset *data, float *loss, flo
     if (!m) return nb_fail(NB_ERR_ARG, "nb_evaluate: model is NULL");
     if (!nn_compiled(m)) return nb_fail(NB_ERR_STATE, "nb_evaluate: the model is not compiled; call nb_compile first");
     nb_status s = check_data(m, data, "nb_evaluate", "the data", true);
+    if (nb_dist_size() > 1) s = nb_dist_agree(s, NULL);
     if (s != NB_OK) return s;
     double l, a;
     s = evaluate(m, data, 32, &l, &a);

@@ -278,10 +278,12 @@ typedef void (*nb_step_fn)(void *ctx, int epoch, int step, int steps, double los
 /* Zero means the default everywhere, so a compound literal names only what differs. */
 typedef struct nb_fit_opts {
     int epochs;               /* default 1 */
-    int batch_size;           /* default 32 */
+    int batch_size;           /* default 32; under MPI the global batch, split over the ranks */
     float validation_split;   /* in [0, 1): the LAST fraction of the samples, taken before shuffling */
     const nb_dataset *validation_data; /* or explicit validation samples (overrides the split) */
     bool no_shuffle;          /* default: shuffle the training samples before each epoch */
+    bool no_overlap;          /* under MPI: average the gradients in one call after backward instead of
+                                 in buckets that start while backward runs (for comparison) */
     uint64_t seed;            /* non-zero: seed the shuffling with this instead of the model's generator */
     nb_verbosity verbose;     /* default NB_VERBOSE_AUTO */
     FILE *out;                /* progress output; NULL: stdout */
@@ -314,6 +316,17 @@ void nb_history_free(nb_history *h);
  * NB_ERR_LABEL for a label out of range (checked before the first step);
  * NB_ERR_NUMERIC when the loss becomes NaN or Inf. */
 nb_status nb_fit(nb_model *m, const float *x, const void *y, int n, const nb_fit_opts *opts, nb_history *history);
+
+/* Data-parallel training: when the program runs on several MPI ranks
+ * (nb_dist_init in <nabla/nb_dist.h>, started with mpirun), nb_fit checks that
+ * every rank holds the same model and data sizes, starts every rank from rank
+ * 0's weights and states, splits each global batch of batch_size samples (drawn
+ * in the same shuffled order on every rank) into contiguous shares, averages
+ * the gradients weighted by share in buckets that start while backward runs, so
+ * P ranks take the steps one process would take with the same global batch (to
+ * float rounding). Losses and accuracies are reduced over the ranks; only rank 0
+ * shows progress. A failure on any rank (bad labels, a NaN) stops every rank
+ * with that rank's message. nb_evaluate splits its samples the same way. */
 
 /* nb_fit over a dataset view. */
 nb_status nb_fit_data(nb_model *m, const nb_dataset *data, const nb_fit_opts *opts, nb_history *history);
