@@ -1,6 +1,6 @@
 /* test_ops.c — the ops: matmul against a plain triple loop, finite-difference
  * gradient checks for every op, exact values of softmax and the losses (from
- * SEMANTICS.md), numerical stability at ±1000, label and shape errors, NULL
+ * docs/KERAS_SEMANTICS.md), numerical stability at ±1000, label and shape errors, NULL
  * propagation, reshape following the batch, and zero allocations per step. */
 #include <math.h>
 #include <setjmp.h>
@@ -328,7 +328,7 @@ static void test_gradcheck_reduce_reshape(void **state)
     nb_graph_free(g);
 }
 
-/* ---- exact values (SEMANTICS.md) ---- */
+/* ---- exact values (docs/KERAS_SEMANTICS.md) ---- */
 
 static nb_tensor *row_input(nb_graph *g, int k, const float *v)
 {

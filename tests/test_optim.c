@@ -12,7 +12,7 @@
 
 #include <nabla/nabla.h>
 
-/* Values from SEMANTICS.md: one Adam step from θ = 1 with a constant gradient. */
+/* Values from docs/KERAS_SEMANTICS.md: one Adam step from θ = 1 with a constant gradient. */
 static void test_adam_one_step_values(void **state)
 {
     (void)state;
@@ -75,7 +75,7 @@ static void test_adam_three_steps(void **state)
     }
 }
 
-/* The three-step Keras sequence of SEMANTICS.md's constant gradient, by hand. */
+/* Three Keras steps with a constant gradient (docs/KERAS_SEMANTICS.md), by hand. */
 static void test_adam_three_steps_constant(void **state)
 {
     (void)state;
