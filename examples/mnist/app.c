@@ -23,6 +23,7 @@
 #include "../common/cli.h"
 #include "idx.h"
 #include <nabla/nabla.h>
+#include <nabla/nb_dist.h>
 #include "plot.h"
 #include "preprocess.h"
 
@@ -381,6 +382,7 @@ static int cmd_train(const options *o)
         goto done;
     }
     printf("test loss: %.4f - test accuracy: %.4f\n", loss, acc);
+    if (nb_dist_rank() != 0) goto done; /* under mpirun only rank 0 reports, saves and plots */
     if ((rc = report_test(m, &test, &tdata, o->errors))) goto done;
     if (nb_save(m, o->model)) {
         rc = fail_status();
