@@ -165,3 +165,5 @@ nb_status nb_compile(nb_model *m, const nb_compile_opts *opts)
 nb_loss nb_model_loss(const nb_model *m) { return m ? m->loss : NB_LOSS_NONE; }
 bool nb_model_from_logits(const nb_model *m) { return m && m->from_logits; }
 nb_optimizer *nb_model_optimizer(nb_model *m) { return m ? m->opt : NULL; }
+
+nb_graph *nb_model_training_graph(nb_model *m) { return m ? m->train.g : NULL; }

@@ -364,6 +364,29 @@ nb_status nb_fit(nb_model *m, const float *x, const void *y, int n, const nb_fit
     return nb_fit_data(m, &d, opts, history);
 }
 
+/* ---- one step ---- */
+
+nb_status nb_train_on_batch(nb_model *m, const nb_dataset *batch, float *loss, float *accuracy)
+{
+    if (!m) return nb_fail(NB_ERR_ARG, "nb_train_on_batch: model is NULL");
+    if (!nn_compiled(m)) return nb_fail(NB_ERR_STATE, "nb_train_on_batch: the model is not compiled; call nb_compile first");
+    nb_status s = check_data(m, batch, "nb_train_on_batch", "the batch", true);
+    if (nb_dist_size() > 1) s = nb_dist_agree(s, NULL);
+    if (s == NB_OK && nb_dist_size() > 1 && !m->dist) {
+        nb_fit_opts o = {.batch_size = batch->n, .verbose = NB_VERBOSE_SILENT};
+        s = dist_begin(m, &o, batch);
+    }
+    double loss_sum = 0, correct = 0;
+    if (s == NB_OK) s = fit_step(m, batch, NULL, 0, batch->n, &loss_sum, &correct, 0, 0);
+    nb_graph_set_training(m->train.g, false);
+    if (s != NB_OK) return s;
+    nn_metrics mt = {.has_acc = has_accuracy(m)};
+    running_means(m, loss_sum, correct, batch->n, &mt);
+    if (loss) *loss = (float)mt.loss;
+    if (accuracy) *accuracy = (float)mt.acc;
+    return NB_OK;
+}
+
 /* ---- evaluate ---- */
 
 nb_status nb_evaluate_data(nb_model *m, const nb_dataset *data, float *loss, float *accuracy)

@@ -359,6 +359,29 @@ static void test_sequence_layers(void **state)
     nb_model_free(m);
 }
 
+/* train_on_batch: one step per call, nothing allocated after the first. */
+static void test_train_on_batch(void **state)
+{
+    (void)state;
+    nb_model *m = residual();
+    assert_null(nb_model_training_graph(m));
+    assert_int_equal(nb_train_on_batch(m, &(nb_dataset){.n = 4, .x = xs, .labels = ys}, NULL, NULL), NB_ERR_STATE);
+    assert_int_equal(compile(m), NB_OK);
+    assert_non_null(nb_model_training_graph(m));
+    float first = 0, loss = 0, acc;
+    for (int step = 0; step < 200; step++) {
+        int at = (step * 16) % (N - 16);
+        nb_dataset b = {.n = 16, .x = xs + at * IN, .labels = ys + at};
+        unsigned long before = nb_alloc_count();
+        assert_int_equal(nb_train_on_batch(m, &b, &loss, &acc), NB_OK);
+        if (step > 0) assert_int_equal(nb_alloc_count() - before, 0);
+        if (step == 0) first = loss;
+    }
+    assert_true(loss < 0.3f * first);
+    assert_int_equal(nb_train_on_batch(m, &(nb_dataset){.n = 0, .x = xs, .labels = ys}, NULL, NULL), NB_ERR_ARG);
+    nb_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_bad_building),    cmocka_unit_test(test_summary),
         cmocka_unit_test(test_save_load_functional), cmocka_unit_test(test_one_home),
         cmocka_unit_test(test_cnn_layers),      cmocka_unit_test(test_sequence_layers),
+        cmocka_unit_test(test_train_on_batch),
     };
     return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

@@ -331,6 +331,20 @@ nb_status nb_fit(nb_model *m, const float *x, const void *y, int n, const nb_fit
 /* nb_fit over a dataset view. */
 nb_status nb_fit_data(nb_model *m, const nb_dataset *data, const nb_fit_opts *opts, nb_history *history);
 
+/* One training step (Keras's train_on_batch) on the batch's n samples as one
+ * batch: forward in training mode, backward, one optimizer update. *loss and
+ * *accuracy (either may be NULL) receive the batch's values before the update.
+ * For loops that draw their own batches (a language model sampling contexts):
+ * after the first call at the largest batch size, calls allocate nothing. Under
+ * MPI the batch is split over the ranks as in nb_fit (the first call broadcasts
+ * rank 0's weights). Needs nb_compile; fails like nb_fit. */
+nb_status nb_train_on_batch(nb_model *m, const nb_dataset *batch, float *loss, float *accuracy);
+
+/* The graph nb_compile built (inputs, layers, loss), borrowed from the model,
+ * for teaching and debugging (nb_graph_print, nb_graph_dot); NULL before
+ * compile. Its nodes hold the values of the last step. */
+nb_graph *nb_model_training_graph(nb_model *m);
+
 /* Mean loss and accuracy over all n samples (batches of 32, no update). loss /
  * accuracy may be NULL; accuracy is NaN for mean squared error. Needs nb_compile.
  * Fails like nb_fit. */
