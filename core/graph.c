@@ -215,7 +215,7 @@ static nb_tensor *leaf(nb_graph *g, const char *fn, nb_dtype dtype, int ndim, co
     if (!t) return nb_graph_fail(g, NB_ERR_NOMEM, "%s: out of memory", fn);
     t->graph = g;
     t->ndim = ndim;
-    memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
     t->size = size;
     t->dtype = dtype;
     t->flags = flags;
