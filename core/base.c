@@ -9,10 +9,16 @@
 #include "nb_blis.h"
 
 static _Thread_local char last_error[512];
+static _Thread_local nb_status last_status;
 
 const char *nb_last_error(void) { return last_error; }
+nb_status nb_last_status(void) { return last_status; }
 
-void nb_clear_error(void) { last_error[0] = '\0'; }
+void nb_clear_error(void)
+{
+    last_error[0] = '\0';
+    last_status = NB_OK;
+}
 
 const char *nb_status_name(nb_status s)
 {
@@ -30,6 +36,7 @@ nb_status nb_fail(nb_status s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+    last_status = s;
     return s;
 }
 
@@ -124,4 +131,12 @@ void nb_set_num_threads(int n)
     num_threads = n;
     /* nabla splits GEMMs itself (nb_sgemm); BLIS runs single-threaded in each part */
     bli_thread_set_num_threads(1);
+}
+
+int nb_index_of_max(const float *v, int n)
+{
+    int best = 0;
+    for (int j = 1; v && j < n; j++)
+        if (v[j] > v[best] || (v[best] != v[best] && v[j] == v[j])) best = j;
+    return best;
 }

@@ -7,7 +7,7 @@
 #include <nabla/nb_plugin.h>
 
 extern bool nb__profiling;                                     /* nb_profile_enable */
-double nb__now(void);                                          /* monotonic seconds */
+
 void nb__profile_add(const nb_op *op, bool backward, double seconds);
 void nb__pool_resize(void);                                    /* stop the workers (parallel.c) */
 

@@ -211,7 +211,7 @@ void nb_profile_reset(void)
     profile_rows = 0;
 }
 
-double nb__now(void)
+double nb_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

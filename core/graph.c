@@ -26,6 +26,8 @@ struct nb_graph {
     size_t pcount;
     bool bound;        /* pdata/pgrad belong to the caller (nb_graph_bind_params) */
     bool training;     /* nb_graph_set_training */
+    bool no_grad;      /* nb_graph_set_grad_enabled(g, false): parameters made now keep no gradient */
+    nb_status status;  /* status of the first error, NB_OK when none */
     nb_rng rng;        /* nb_graph_rng: draws of ops such as dropout */
     void (*bw_hook)(void *ctx, int node_id); /* nb_graph_set_backward_hook; NULL when none */
     void *bw_hook_ctx;
@@ -66,7 +68,17 @@ const char *nb_graph_error(const nb_graph *g) { return g && g->error[0] ? g->err
 
 void nb_graph_clear_error(nb_graph *g)
 {
-    if (g) g->error[0] = '\0';
+    if (g) {
+        g->error[0] = '\0';
+        g->status = NB_OK;
+    }
+}
+
+nb_status nb_graph_status(const nb_graph *g) { return g ? g->status : NB_ERR_ARG; }
+
+void nb_graph_set_grad_enabled(nb_graph *g, bool enabled)
+{
+    if (g) g->no_grad = !enabled;
 }
 
 void nb_graph_set_training(nb_graph *g, bool training)
@@ -93,7 +105,10 @@ static void record(nb_graph *g, nb_status s, const char *fmt, va_list ap)
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     nb_fail(s, "%s", msg);
-    if (g && !g->error[0]) snprintf(g->error, sizeof g->error, "%s", msg);
+    if (g && !g->error[0]) {
+        snprintf(g->error, sizeof g->error, "%s", msg);
+        g->status = s;
+    }
 }
 
 nb_tensor *nb_graph_fail(nb_graph *g, nb_status s, const char *fmt, ...)
@@ -221,7 +236,7 @@ nb_tensor *nb_input(nb_graph *g, nb_dtype dtype, int ndim, const int *shape)
 
 nb_tensor *nb_param(nb_graph *g, int ndim, const int *shape)
 {
-    return leaf(g, "nb_param", NB_F32, ndim, shape, NB_FLAG_PARAM | NB_FLAG_NEEDS_GRAD);
+    return leaf(g, "nb_param", NB_F32, ndim, shape, NB_FLAG_PARAM | (g && g->no_grad ? 0 : NB_FLAG_NEEDS_GRAD));
 }
 
 nb_tensor *nb_state(nb_graph *g, int ndim, const int *shape)
@@ -331,11 +346,11 @@ nb_status nb_forward(nb_graph *g)
     for (int i = 0; i < g->n; i++) {
         nb_tensor *t = g->nodes[i];
         if (!t->op) continue;
-        double t0 = nb__profiling ? nb__now() : 0;
+        double t0 = nb__profiling ? nb_now() : 0;
         nb_status s = derive(t);
         if (s == NB_OK) s = t->op->forward(t);
         if (s != NB_OK) return s;
-        if (nb__profiling) nb__profile_add(t->op, false, nb__now() - t0);
+        if (nb__profiling) nb__profile_add(t->op, false, nb_now() - t0);
     }
     return NB_OK;
 }
@@ -359,9 +374,9 @@ nb_status nb_backward(nb_graph *g, nb_tensor *loss)
     for (int i = loss->id; i >= 0; i--) {
         nb_tensor *t = g->nodes[i];
         if (t->op && t->grad) {
-            double t0 = nb__profiling ? nb__now() : 0;
+            double t0 = nb__profiling ? nb_now() : 0;
             t->op->backward(t);
-            if (nb__profiling) nb__profile_add(t->op, true, nb__now() - t0);
+            if (nb__profiling) nb__profile_add(t->op, true, nb_now() - t0);
         }
         if (g->bw_hook) g->bw_hook(g->bw_hook_ctx, i);
     }
@@ -438,7 +453,10 @@ nb_status nb_graph_pack_params(nb_graph *g)
 
 nb_status nb_graph_bind_params(nb_graph *g, float *data, float *grad, size_t n)
 {
-    if (!g || !data || !grad) return nb_fail(NB_ERR_ARG, "nb_graph_bind_params: graph or block is NULL");
+    if (!g || !data) return nb_fail(NB_ERR_ARG, "nb_graph_bind_params: graph or block is NULL");
+    for (int i = 0; !grad && i < g->n; i++)
+        if ((g->nodes[i]->flags & NB_FLAG_PARAM) && (g->nodes[i]->flags & NB_FLAG_NEEDS_GRAD))
+            return nb_fail(NB_ERR_ARG, "nb_graph_bind_params: the parameters keep gradients; pass a gradient block");
     size_t total = flagged_size(g, NB_FLAG_PARAM);
     if (n != total)
         return nb_fail(NB_ERR_ARG, "nb_graph_bind_params: the graph has %zu parameter values, the blocks %zu", total, n);

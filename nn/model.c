@@ -1,6 +1,5 @@
-/* model.c — Sequential models: layers, Glorot initialisation, seeds, weights,
- * class names, compile (the training graph), summary. */
-#include <math.h>
+/* model.c — models as graphs of layer calls: inputs, layers, calls, outputs,
+ * Sequential as the special case of a chain, weights, seeds and class names. */
 #include <stdio.h>
 #include <string.h>
 
@@ -27,21 +26,21 @@ const char *nb_loss_name(nb_loss loss)
     return "?";
 }
 
-nb_model *nb_sequential(int input_width)
+nb_model *nn_model_alloc(const char *fn)
 {
-    if (input_width < 1 || input_width > NB_MAX_UNITS) {
-        nb_fail(NB_ERR_ARG, "nb_sequential: input width must be 1..%d, got %d", NB_MAX_UNITS, input_width);
-        return NULL;
-    }
     nb_model *m = nb_calloc(1, sizeof *m);
     if (!m) {
-        nb_fail(NB_ERR_NOMEM, "nb_sequential: out of memory");
+        nb_fail(NB_ERR_NOMEM, "%s: out of memory", fn);
         return NULL;
     }
-    m->input_width = input_width;
+    m->output = -1;
     seed_rngs(m, NB_DEFAULT_SEED);
     return m;
 }
+
+nb_model *nb_model_new(void) { return nn_model_alloc("nb_model_new"); }
+
+bool nn_compiled(const nb_model *m) { return m->train.g != NULL; }
 
 static void free_class_names(nb_model *m)
 {
@@ -54,85 +53,318 @@ static void free_class_names(nb_model *m)
 void nb_model_free(nb_model *m)
 {
     if (!m) return;
-    nb_graph_free(m->tg);
-    nb_graph_free(m->ig);
+    nn_graph_free(&m->train);
+    nn_graph_free(&m->infer);
     nb_optimizer_free(m->opt);
     free_class_names(m);
+    for (int i = 0; i < m->n_layers; i++) nb_free(m->layers[i]);
     nb_free(m->layers);
+    nb_free(m->nodes);
     nb_free(m->w);
+    nb_free(m->grad);
+    nb_free(m->state);
     nb_free(m);
 }
 
-/* Glorot-uniform kernel (keras/src/initializers/random_initializers.py):
- * U[-l, l], l = sqrt(6 / (fan_in + fan_out)); zero bias. */
-static void init_layer(nb_model *m, const nb_layer *L, float *w)
+/* ---- nodes ---- */
+
+static int push_node(nb_model *m, const nn_node *n, const char *fn)
 {
-    float limit = (float)sqrt(6.0 / ((double)L->in + (double)L->units));
-    size_t nk = (size_t)L->in * (size_t)L->units;
-    for (size_t i = 0; i < nk; i++) w[i] = nb_rng_uniform_range(&m->init_rng, -limit, limit);
-    memset(w + nk, 0, (size_t)L->units * sizeof *w);
+    if (m->n_nodes == m->cap_nodes) {
+        int cap = m->cap_nodes ? 2 * m->cap_nodes : 16;
+        nn_node *p = nb_realloc(m->nodes, (size_t)cap * sizeof *p);
+        if (!p) return nb_fail(NB_ERR_NOMEM, "%s: out of memory", fn), -1;
+        m->nodes = p;
+        m->cap_nodes = cap;
+    }
+    m->nodes[m->n_nodes] = *n;
+    return m->n_nodes++;
 }
 
-static size_t layer_params(const nb_layer *L) { return (size_t)L->in * (size_t)L->units + (size_t)L->units; }
+static bool changeable(nb_model *m, const char *fn)
+{
+    if (!m) return nb_fail(NB_ERR_ARG, "%s: model is NULL", fn), false;
+    if (nn_compiled(m) || m->infer.g)
+        return nb_fail(NB_ERR_STATE, "%s: the model is compiled or has predicted; build it completely first", fn), false;
+    return true;
+}
+
+nb_sym nb_model_input(nb_model *m, nb_dtype dtype, int ndim, const int *shape)
+{
+    if (!changeable(m, "nb_model_input")) return -1;
+    if (m->n_inputs >= NN_MAX_INPUTS) return nb_fail(NB_ERR_ARG, "nb_model_input: at most %d inputs", NN_MAX_INPUTS), -1;
+    if ((dtype != NB_F32 && dtype != NB_I32) || ndim < 1 || ndim >= NB_MAX_DIMS || !shape)
+        return nb_fail(NB_ERR_ARG, "nb_model_input: need a float or int32 dtype and 1..%d dimensions (without the batch)",
+                       NB_MAX_DIMS - 1), -1;
+    nn_node n = {.layer = -1, .dtype = dtype, .shape = {.ndim = ndim}};
+    size_t size = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 1 || shape[i] > NB_MAX_UNITS || (size *= (size_t)shape[i]) > NB_MAX_UNITS)
+            return nb_fail(NB_ERR_ARG, "nb_model_input: dimension %d is %d; each must be >= 1 and the sample at most %d values",
+                           i, shape[i], NB_MAX_UNITS), -1;
+        n.shape.d[i] = shape[i];
+    }
+    int id = push_node(m, &n, "nb_model_input");
+    if (id >= 0) m->inputs[m->n_inputs++] = id;
+    return id;
+}
+
+/* ---- layers ---- */
+
+static nb_status check_fields(const nn_kind *k, const nn_config *c, const char *fn)
+{
+    for (int i = 0; i < k->n_fields; i++) {
+        const nn_field *f = &k->fields[i];
+        const char *at = (const char *)c + f->offset;
+        double v = f->type == NN_INT ? *(const int *)(const void *)at : *(const float *)(const void *)at;
+        if (!(v >= f->lo && v <= f->hi))
+            return nb_fail(NB_ERR_ARG, "%s: %s must be in [%g, %g], got %g", fn, f->name, f->lo, f->hi, v);
+    }
+    return NB_OK;
+}
+
+/* A new layer of kind k owned by m, named after its kind ("dense", "dense_1"). */
+nb_layer *nn_layer_new(nb_model *m, const nn_kind *k, const nn_config *cfg, const char *fn)
+{
+    if (!changeable(m, fn) || check_fields(k, cfg, fn) != NB_OK) return NULL;
+    if (m->n_layers >= NB_MAX_LAYERS) return nb_fail(NB_ERR_ARG, "%s: at most %d layers", fn, NB_MAX_LAYERS), NULL;
+    if (m->n_layers == m->cap_layers) {
+        int cap = m->cap_layers ? 2 * m->cap_layers : 8;
+        nb_layer **p = nb_realloc(m->layers, (size_t)cap * sizeof *p);
+        if (!p) return nb_fail(NB_ERR_NOMEM, "%s: out of memory", fn), NULL;
+        m->layers = p;
+        m->cap_layers = cap;
+    }
+    nb_layer *L = nb_calloc(1, sizeof *L);
+    if (!L) return nb_fail(NB_ERR_NOMEM, "%s: out of memory", fn), NULL;
+    int same = 0;
+    for (int i = 0; i < m->n_layers; i++) same += m->layers[i]->kind == k;
+    if (same) snprintf(L->name, sizeof L->name, "%s_%d", k->name, same);
+    else snprintf(L->name, sizeof L->name, "%s", k->name);
+    L->kind = k;
+    L->cfg = *cfg;
+    L->model = m;
+    m->layers[m->n_layers++] = L;
+    return L;
+}
+
+/* Grow a model block by `add` floats (zeroed). */
+static nb_status grow(float **block, size_t n, size_t add, const char *fn)
+{
+    if (add == 0) return NB_OK;
+    if (n + add > ((size_t)1 << 40)) return nb_fail(NB_ERR_ARG, "%s: too large: the model would exceed 2^40 weights", fn);
+    float *p = nb_realloc(*block, (n + add) * sizeof *p);
+    if (!p) return nb_fail(NB_ERR_NOMEM, "%s: out of memory for %zu weights", fn, n + add);
+    memset(p + n, 0, add * sizeof *p);
+    *block = p;
+    return NB_OK;
+}
+
+/* Give L its weights at the end of the model's blocks and draw them. */
+static nb_status allocate(nb_model *m, nb_layer *L, const char *fn)
+{
+    size_t np = 0, ns = 0;
+    for (int i = 0; i < L->n_params; i++) np += nn_shape_size(&L->pshape[i]);
+    for (int i = 0; i < L->n_states; i++) ns += nn_shape_size(&L->sshape[i]);
+    nb_status s = grow(&m->w, m->n_params, np, fn);
+    if (s == NB_OK) s = grow(&m->state, m->n_state, ns, fn);
+    if (s != NB_OK) return s;
+    float *p[NN_MAX_PARAMS], *st[NN_MAX_STATES];
+    for (int i = 0; i < L->n_params; i++) {
+        L->poff[i] = m->n_params;
+        p[i] = m->w + m->n_params;
+        m->n_params += nn_shape_size(&L->pshape[i]);
+    }
+    for (int i = 0; i < L->n_states; i++) {
+        L->soff[i] = m->n_state;
+        st[i] = m->state + m->n_state;
+        m->n_state += nn_shape_size(&L->sshape[i]);
+    }
+    if (L->kind->init) L->kind->init(L, &m->init_rng, p, st);
+    L->built = true;
+    L->build_seq = m->n_built++;
+    return NB_OK;
+}
+
+static int layer_index(const nb_model *m, const nb_layer *L)
+{
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i] == L) return i;
+    return -1;
+}
+
+/* Shapes of the call's inputs, checked against the layer's first call. */
+static nb_status call_inputs(nb_model *m, nb_layer *L, int n, const nb_sym *xs, nn_shape *in, const char *fn)
+{
+    const nn_kind *k = L->kind;
+    if (n < k->min_in || n > k->max_in)
+        return nb_fail(NB_ERR_ARG, "%s: %s takes %d..%d inputs, got %d", fn, L->name, k->min_in, k->max_in, n);
+    for (int i = 0; i < n; i++) {
+        if (xs[i] >= m->n_nodes) return nb_fail(NB_ERR_ARG, "%s: input %d (%d) is not a tensor of this model", fn, i, xs[i]);
+        const nn_node *src = &m->nodes[xs[i]];
+        if ((src->dtype == NB_I32) != (k->int_input != 0))
+            return nb_fail(NB_ERR_ARG, "%s: %s takes %s inputs", fn, L->name, k->int_input ? "int32 (token id)" : "float");
+        in[i] = src->shape;
+    }
+    if (!L->built) return NB_OK;
+    for (int i = 0; i < n; i++)
+        if (n != L->n_in || in[i].ndim != L->in_shape[i].ndim ||
+            memcmp(in[i].d, L->in_shape[i].d, (size_t)in[i].ndim * sizeof(int)) != 0) {
+            char a[64], b[64];
+            return nb_fail(NB_ERR_SHAPE, "%s: %s was first called on %s; a shared layer needs the same shapes, got %s", fn,
+                           L->name, nn_shape_str(&L->in_shape[i < L->n_in ? i : 0], a, sizeof a),
+                           nn_shape_str(&in[i], b, sizeof b));
+        }
+    return NB_OK;
+}
+
+nb_sym nb_call_n(nb_layer *L, int n, const nb_sym *xs)
+{
+    const char *fn = "nb_call";
+    if (!L) return nb_fail(NB_ERR_ARG, "%s: layer is NULL", fn), -1;
+    nb_model *m = L->model;
+    if (!changeable(m, fn)) return -1;
+    if (n < 0 || n > NN_MAX_CALL_IN || (n && !xs)) return nb_fail(NB_ERR_ARG, "%s: bad input list (%d)", fn, n), -1;
+    for (int i = 0; i < n; i++)
+        if (xs[i] < 0) return -1; /* an earlier call failed: its message stands */
+    nn_shape in[NN_MAX_CALL_IN];
+    nn_node node = {.layer = layer_index(m, L), .n_in = n, .dtype = NB_F32};
+    nb_status s = call_inputs(m, L, n, xs, in, fn);
+    if (s == NB_OK) {
+        nb_layer probe = *L; /* the shape rule also lists the weights: keep the real list */
+        probe.n_params = probe.n_states = 0;
+        s = L->kind->infer(&probe, in, n, &node.shape);
+        if (s == NB_OK && !L->built) {
+            L->n_params = probe.n_params;
+            L->n_states = probe.n_states;
+            memcpy(L->pshape, probe.pshape, sizeof L->pshape);
+            memcpy(L->sshape, probe.sshape, sizeof L->sshape);
+            memcpy(L->in_shape, in, sizeof in);
+            L->n_in = n;
+            s = allocate(m, L, fn);
+        }
+    }
+    if (s == NB_OK && (node.shape.ndim < 1 || nn_shape_size(&node.shape) > ((size_t)1 << 30)))
+        s = nb_fail(NB_ERR_SHAPE, "%s: %s's output has no feature axis or is too large", fn, L->name);
+    if (s != NB_OK) {
+        if (m->build_error == NB_OK) m->build_error = s;
+        return -1;
+    }
+    memcpy(node.in, xs, (size_t)n * sizeof *xs);
+    return push_node(m, &node, fn);
+}
+
+nb_sym nb_call(nb_layer *L, nb_sym x) { return nb_call_n(L, 1, &x); }
+
+nb_status nb_model_set_output(nb_model *m, nb_sym y)
+{
+    if (!changeable(m, "nb_model_set_output")) return nb_last_status();
+    if (y < 0)
+        return m->build_error != NB_OK ? m->build_error
+                                       : nb_fail(NB_ERR_ARG, "nb_model_set_output: the output is not a tensor (%d)", y);
+    if (y >= m->n_nodes || m->nodes[y].layer < 0)
+        return nb_fail(NB_ERR_ARG, "nb_model_set_output: %d is not a layer's output in this model", y);
+    m->output = y;
+    return NB_OK;
+}
+
+const nn_node *nn_output_node(const nb_model *m)
+{
+    if (m->output >= 0) return &m->nodes[m->output];
+    return m->n_nodes ? &m->nodes[m->n_nodes - 1] : NULL;
+}
+
+size_t nn_input_size(const nb_model *m, int i)
+{
+    return i < m->n_inputs ? nn_shape_size(&m->nodes[m->inputs[i]].shape) : 0;
+}
+size_t nn_output_size(const nb_model *m)
+{
+    const nn_node *n = nn_output_node(m);
+    return n ? nn_shape_size(&n->shape) : 0;
+}
+
+/* ---- Sequential ---- */
+
+nb_model *nb_sequential_shape(int ndim, const int *shape)
+{
+    nb_model *m = nn_model_alloc("nb_sequential");
+    if (m && nb_model_input(m, NB_F32, ndim, shape) < 0) {
+        nb_model_free(m);
+        return NULL;
+    }
+    if (m) m->sequential = true;
+    return m;
+}
+
+nb_model *nb_sequential(int input_width)
+{
+    if (input_width < 1 || input_width > NB_MAX_UNITS) {
+        nb_fail(NB_ERR_ARG, "nb_sequential: input width must be 1..%d, got %d", NB_MAX_UNITS, input_width);
+        return NULL;
+    }
+    return nb_sequential_shape(1, &input_width);
+}
+
+nb_status nb_add_layer(nb_model *m, nb_layer *L)
+{
+    if (!m || !L) return nb_fail(NB_ERR_ARG, "nb_add_layer: model or layer is NULL (did the layer's constructor fail?)");
+    if (!m->sequential) return nb_fail(NB_ERR_ARG, "nb_add_layer: not a Sequential model; call layers with nb_call");
+    if (L->model != m) return nb_fail(NB_ERR_ARG, "nb_add_layer: the layer belongs to another model");
+    nb_sym y = nb_call(L, m->n_nodes - 1);
+    if (y < 0) {
+        /* the layer was not used: forget it, so the model is unchanged */
+        if (m->layers[m->n_layers - 1] == L && !L->built) nb_free(m->layers[--m->n_layers]);
+        return nb_last_status();
+    }
+    m->output = y;
+    return NB_OK;
+}
 
 nb_status nb_add_dense(nb_model *m, int units, nb_activation activation)
 {
     if (!m) return nb_fail(NB_ERR_ARG, "nb_add_dense: model is NULL");
     if (units < 1 || units > NB_MAX_UNITS)
         return nb_fail(NB_ERR_ARG, "nb_add_dense: units must be 1..%d, got %d", NB_MAX_UNITS, units);
-    if ((unsigned)activation > NB_SOFTMAX)
+    if ((unsigned)activation >= NB_ACTIVATION_COUNT)
         return nb_fail(NB_ERR_ARG, "nb_add_dense: unknown activation %d", (int)activation);
-    if (m->tg) return nb_fail(NB_ERR_STATE, "nb_add_dense: the model is compiled; add every layer before nb_compile");
-    if (m->n_layers >= NB_MAX_LAYERS) return nb_fail(NB_ERR_ARG, "nb_add_dense: at most %d layers", NB_MAX_LAYERS);
-    nb_layer L = {nb_model_output_width(m), units, activation};
-    size_t add = layer_params(&L);
-    if (add > ((size_t)1 << 40) || m->n_params + add > ((size_t)1 << 40))
-        return nb_fail(NB_ERR_ARG, "nb_add_dense: a %d x %d layer is too large", L.in, units);
-    if (m->n_layers == m->cap_layers) {
-        int cap = m->cap_layers ? 2 * m->cap_layers : 8;
-        nb_layer *p = nb_realloc(m->layers, (size_t)cap * sizeof *p);
-        if (!p) return nb_fail(NB_ERR_NOMEM, "nb_add_dense: out of memory");
-        m->layers = p;
-        m->cap_layers = cap;
-    }
-    float *w = nb_realloc(m->w, (m->n_params + add) * sizeof *w);
-    if (!w) return nb_fail(NB_ERR_NOMEM, "nb_add_dense: out of memory for %zu weights", m->n_params + add);
-    m->w = w;
-    init_layer(m, &L, m->w + m->n_params);
-    m->n_params += add;
-    m->layers[m->n_layers++] = L;
-    nb_graph_free(m->ig); /* rebuilt at the next predict */
-    m->ig = NULL;
-    return NB_OK;
+    if (nn_compiled(m)) return nb_fail(NB_ERR_STATE, "nb_add_dense: the model is compiled; add every layer before nb_compile");
+    return nb_add_layer(m, nb_layer_dense(m, units, activation));
 }
 
-nb_status nb_model_set_seed(nb_model *m, uint64_t seed)
-{
-    if (!m) return nb_fail(NB_ERR_ARG, "nb_model_set_seed: model is NULL");
-    if (m->tg) return nb_fail(NB_ERR_STATE, "nb_model_set_seed: the model is compiled; set the seed before nb_compile");
-    seed_rngs(m, seed);
-    size_t at = 0;
-    for (int i = 0; i < m->n_layers; i++) {
-        init_layer(m, &m->layers[i], m->w + at);
-        at += layer_params(&m->layers[i]);
-    }
-    m->ig_stale = true;
-    return NB_OK;
-}
+/* ---- queries ---- */
 
-int nb_model_input_width(const nb_model *m) { return m ? m->input_width : 0; }
+int nb_model_input_width(const nb_model *m) { return m ? (int)nn_input_size(m, 0) : 0; }
 int nb_model_output_width(const nb_model *m)
 {
-    if (!m) return 0;
-    return m->n_layers ? m->layers[m->n_layers - 1].units : m->input_width;
+    const nn_node *n = m ? nn_output_node(m) : NULL;
+    return n ? (int)nn_shape_size(&n->shape) : 0;
 }
 int nb_model_layer_count(const nb_model *m) { return m ? m->n_layers : 0; }
-int nb_model_layer_units(const nb_model *m, int i) { return m && i >= 0 && i < m->n_layers ? m->layers[i].units : 0; }
+const char *nb_model_layer_name(const nb_model *m, int i)
+{
+    return m && i >= 0 && i < m->n_layers ? m->layers[i]->name : NULL;
+}
+const char *nb_model_layer_kind(const nb_model *m, int i)
+{
+    return m && i >= 0 && i < m->n_layers ? m->layers[i]->kind->keras : NULL;
+}
+int nb_model_layer_units(const nb_model *m, int i)
+{
+    if (!m || i < 0 || i >= m->n_layers) return 0;
+    const nb_layer *L = m->layers[i];
+    return L->kind == &nn_kind_dense ? L->cfg.units : 0;
+}
 nb_activation nb_model_layer_activation(const nb_model *m, int i)
 {
-    return m && i >= 0 && i < m->n_layers ? m->layers[i].act : NB_LINEAR;
+    if (!m || i < 0 || i >= m->n_layers) return NB_LINEAR;
+    const nb_layer *L = m->layers[i];
+    return L->kind == &nn_kind_dense ? (nb_activation)L->cfg.activation : NB_LINEAR;
 }
 size_t nb_model_param_count(const nb_model *m) { return m ? m->n_params : 0; }
+size_t nb_model_state_count(const nb_model *m) { return m ? m->n_state : 0; }
+
+/* ---- weights: the model's blocks are the only copy, so these read and write them ---- */
 
 nb_status nb_model_get_weights(const nb_model *m, float *dst, size_t n)
 {
@@ -142,20 +374,34 @@ nb_status nb_model_get_weights(const nb_model *m, float *dst, size_t n)
     return NB_OK;
 }
 
-void nn_weights_to_graph(const nb_model *m, nb_graph *g)
-{
-    if (g && m->n_params) memcpy(nb_graph_param_data(g), m->w, m->n_params * sizeof *m->w);
-}
-
 nb_status nb_model_set_weights(nb_model *m, const float *src, size_t n)
 {
     if (!m || !src) return nb_fail(NB_ERR_ARG, "nb_model_set_weights: model or source NULL");
     if (n != m->n_params) return nb_fail(NB_ERR_ARG, "nb_model_set_weights: the model has %zu weights, not %zu", m->n_params, n);
     if (n) memcpy(m->w, src, n * sizeof *src);
-    nn_weights_to_graph(m, m->tg);
-    m->ig_stale = true;
     return NB_OK;
 }
+
+const float *nb_model_weights(const nb_model *m) { return m ? m->w : NULL; }
+
+nb_status nb_model_set_seed(nb_model *m, uint64_t seed)
+{
+    if (!m) return nb_fail(NB_ERR_ARG, "nb_model_set_seed: model is NULL");
+    if (nn_compiled(m)) return nb_fail(NB_ERR_STATE, "nb_model_set_seed: the model is compiled; set the seed before nb_compile");
+    seed_rngs(m, seed);
+    for (int seq = 0; seq < m->n_built; seq++) /* redraw in the order the weights were first drawn */
+        for (int i = 0; i < m->n_layers; i++) {
+            nb_layer *L = m->layers[i];
+            if (!L->built || L->build_seq != seq || !L->kind->init) continue;
+            float *p[NN_MAX_PARAMS], *s[NN_MAX_STATES];
+            for (int j = 0; j < L->n_params; j++) p[j] = m->w + L->poff[j];
+            for (int j = 0; j < L->n_states; j++) s[j] = m->state + L->soff[j];
+            L->kind->init(L, &m->init_rng, p, s);
+        }
+    return NB_OK;
+}
+
+/* ---- class names ---- */
 
 nb_status nb_model_set_class_names(nb_model *m, const char *const *names, int k)
 {
@@ -187,148 +433,4 @@ int nb_model_class_count(const nb_model *m) { return m ? m->n_classes : 0; }
 const char *nb_model_class_name(const nb_model *m, int i)
 {
     return m && i >= 0 && i < m->n_classes ? m->class_names[i] : NULL;
-}
-
-nb_tensor *nn_build_layers(const nb_model *m, nb_graph *g, nb_tensor **x_out)
-{
-    nb_tensor *h = nb_input(g, NB_F32, 2, (int[]){1, m->input_width});
-    *x_out = h;
-    for (int i = 0; i < m->n_layers && h; i++) {
-        const nb_layer *L = &m->layers[i];
-        nb_tensor *w = nb_param(g, 2, (int[]){L->in, L->units});
-        nb_tensor *b = nb_param(g, 1, (int[]){L->units});
-        h = nb_dense(g, h, w, b, L->act == NB_SOFTMAX ? NB_LINEAR : L->act);
-        if (L->act == NB_SOFTMAX) h = nb_softmax(g, h);
-    }
-    if (h && nb_graph_pack_params(g) != NB_OK) return NULL;
-    return h;
-}
-
-nb_status nb_compile(nb_model *m, const nb_compile_opts *opts)
-{
-    nb_optimizer *opt = opts ? opts->optimizer : NULL;
-    nb_status s = NB_OK;
-    char prev[256];
-    snprintf(prev, sizeof prev, "%s", nb_last_error());
-    if (!m) s = nb_fail(NB_ERR_ARG, "nb_compile: model is NULL");
-    else if (!opts) s = nb_fail(NB_ERR_ARG, "nb_compile: options are NULL");
-    else if (!opt) s = nb_fail(NB_ERR_ARG, "nb_compile: optimizer is NULL (did its constructor fail? last error: \"%s\")", prev);
-    else if (opts->loss < NB_SPARSE_CATEGORICAL_CROSSENTROPY || opts->loss > NB_MEAN_SQUARED_ERROR)
-        s = nb_fail(NB_ERR_ARG, "nb_compile: unknown loss %d", (int)opts->loss);
-    else if (m->n_layers == 0) s = nb_fail(NB_ERR_ARG, "nb_compile: the model has no layer; add one with nb_add_dense");
-    if (s != NB_OK) {
-        if (!m || opt != m->opt) nb_optimizer_free(opt);
-        return s;
-    }
-    nb_graph *g = nb_graph_new();
-    nb_tensor *x = NULL, *y = NULL, *out = NULL, *loss = NULL;
-    if (g) out = nn_build_layers(m, g, &x);
-    if (out) {
-        int k = nb_model_output_width(m);
-        switch (opts->loss) {
-        case NB_SPARSE_CATEGORICAL_CROSSENTROPY:
-            y = nb_input(g, NB_I32, 1, (int[]){1});
-            loss = nb_sparse_categorical_crossentropy(g, out, y, opts->from_logits);
-            break;
-        case NB_CATEGORICAL_CROSSENTROPY:
-            y = nb_input(g, NB_F32, 2, (int[]){1, k});
-            if (y) y->data[0] = 1.0f; /* a valid one-hot row while building */
-            loss = nb_categorical_crossentropy(g, out, y, opts->from_logits);
-            break;
-        default:
-            y = nb_input(g, NB_F32, 2, (int[]){1, k});
-            loss = nb_mean_squared_error(g, out, y);
-            break;
-        }
-    }
-    if (loss) s = nb_optimizer_init(opt, m->n_params);
-    if (!loss || s != NB_OK) {
-        if (!loss) {
-            snprintf(prev, sizeof prev, "%s", g && nb_graph_error(g) ? nb_graph_error(g) : nb_last_error());
-            s = nb_fail(!g || strstr(prev, "out of memory") ? NB_ERR_NOMEM : NB_ERR_ARG,
-                        "nb_compile: building the training graph failed: %s", prev);
-        }
-        nb_graph_free(g);
-        if (opt != m->opt) nb_optimizer_free(opt);
-        return s;
-    }
-    nb_set_name(x, "x");
-    nb_set_name(y, "y");
-    nb_set_name(loss, "loss");
-    nn_weights_to_graph(m, g);
-    nb_graph_free(m->tg);
-    if (m->opt != opt) nb_optimizer_free(m->opt);
-    nb_optimizer_reset(opt);
-    m->tg = g;
-    m->tx = x;
-    m->ty = y;
-    m->tout = out;
-    m->tloss = loss;
-    m->loss = opts->loss;
-    m->from_logits = opts->from_logits;
-    m->opt = opt;
-    return NB_OK;
-}
-
-nb_loss nb_model_loss(const nb_model *m) { return m ? m->loss : NB_LOSS_NONE; }
-bool nb_model_from_logits(const nb_model *m) { return m && m->from_logits; }
-nb_optimizer *nb_model_optimizer(nb_model *m) { return m ? m->opt : NULL; }
-
-/* ---- summary (after tf-keras's print_summary: 65 columns, splits at 29/55) ---- */
-
-static void rule(FILE *out, char c)
-{
-    for (int i = 0; i < 65; i++) fputc(c, out);
-    fputc('\n', out);
-}
-
-/* 101770 -> "101,770" */
-static const char *commas(size_t v, char *buf, size_t len)
-{
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%zu", v), at = 0;
-    for (int i = 0; i < n && (size_t)at + 2 < len; i++) {
-        if (i > 0 && (n - i) % 3 == 0) buf[at++] = ',';
-        buf[at++] = tmp[i];
-    }
-    buf[at] = '\0';
-    return buf;
-}
-
-static void bytes_str(size_t params, char *buf, size_t len)
-{
-    double b = (double)params * 4.0;
-    if (b < 1024) snprintf(buf, len, "%.2f Byte", b);
-    else if (b < 1024.0 * 1024) snprintf(buf, len, "%.2f KB", b / 1024);
-    else if (b < 1024.0 * 1024 * 1024) snprintf(buf, len, "%.2f MB", b / (1024.0 * 1024));
-    else snprintf(buf, len, "%.2f GB", b / (1024.0 * 1024 * 1024));
-}
-
-void nb_model_summary(const nb_model *m, FILE *out)
-{
-    if (!out) return;
-    if (!m) {
-        fprintf(out, "(no model)\n");
-        return;
-    }
-    fprintf(out, "Model: \"sequential\"\n");
-    rule(out, '_');
-    fprintf(out, " %-28s%-26s%-10s\n", "Layer (type)", "Output Shape", "Param #");
-    rule(out, '=');
-    for (int i = 0; i < m->n_layers; i++) {
-        const nb_layer *L = &m->layers[i];
-        char name[40], shape[40], num[32];
-        if (i == 0) snprintf(name, sizeof name, "dense (Dense)");
-        else snprintf(name, sizeof name, "dense_%d (Dense)", i);
-        snprintf(shape, sizeof shape, "(None, %d)", L->units);
-        fprintf(out, " %-28s%-26s%-10s\n", name, shape, commas(layer_params(L), num, sizeof num));
-        if (i + 1 < m->n_layers) fprintf(out, "\n");
-    }
-    rule(out, '=');
-    char num[32], b[32];
-    bytes_str(m->n_params, b, sizeof b);
-    fprintf(out, "Total params: %s (%s)\n", commas(m->n_params, num, sizeof num), b);
-    fprintf(out, "Trainable params: %s (%s)\n", num, b);
-    fprintf(out, "Non-trainable params: 0 (0.00 Byte)\n");
-    rule(out, '_');
 }

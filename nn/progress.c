@@ -16,12 +16,6 @@
 #define BAR_WIDTH 30
 #define REDRAW_INTERVAL 0.05 /* seconds */
 
-double nn_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int digits(int v)
 {
@@ -81,7 +75,7 @@ void nn_progbar_epoch(nn_progbar *p, FILE *out, nb_verbosity v, int epoch, int e
     }
     }
     p->dynamic = p->mode == 1;
-    p->start = nn_now();
+    p->start = nb_now();
     p->last_draw = -1e9;
     if (p->mode && epochs > 1) fprintf(p->out, "Epoch %d/%d\n", epoch + 1, epochs);
 }
@@ -95,7 +89,7 @@ static double step_time(const nn_progbar *p, int current, double now)
 
 static void draw_bar(nn_progbar *p, int current, const nn_metrics *mt, bool final)
 {
-    double now = nn_now();
+    double now = nb_now();
     char line[512];
     size_t at = 0;
     put(line, sizeof line, &at, "%*d/%d [", digits(p->target), current, p->target);
@@ -125,9 +119,9 @@ static void draw_bar(nn_progbar *p, int current, const nn_metrics *mt, bool fina
 
 void nn_progbar_update(nn_progbar *p, int current, const nn_metrics *mt)
 {
-    if (current == 1) p->after_first = nn_now();
+    if (current == 1) p->after_first = nb_now();
     if (p->mode != 1) return;
-    double now = nn_now();
+    double now = nb_now();
     if (now - p->last_draw < REDRAW_INTERVAL && current < p->target) return;
     draw_bar(p, current, mt, false);
 }
@@ -137,7 +131,7 @@ void nn_progbar_finish(nn_progbar *p, const nn_metrics *mt)
     if (p->mode == 1) {
         draw_bar(p, p->target, mt, true);
     } else if (p->mode == 2) {
-        double now = nn_now(), epoch_time = now - p->start;
+        double now = nb_now(), epoch_time = now - p->start;
         char line[512];
         size_t at = 0;
         put(line, sizeof line, &at, "%*d/%d - %.0fs", digits(p->target), p->target, p->target, epoch_time);

@@ -10,6 +10,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <nabla/nb_debug.h>
+
 #include "nn_internal.h"
 
 /* ---- data ---- */
@@ -22,13 +24,18 @@ static nb_status check_data(const nb_model *m, const nb_dataset *d, const char *
 {
     if (!d) return nb_fail(NB_ERR_ARG, "%s: %s is NULL", fn, what);
     if (d->n < 1) return nb_fail(NB_ERR_ARG, "%s: %s needs n >= 1 samples, got %d", fn, what, d->n);
-    if (!d->x == !d->x_u8)
-        return nb_fail(NB_ERR_ARG, "%s: %s needs exactly one of x (floats) and x_u8 (bytes)", fn, what);
+    if ((d->x != NULL) + (d->x_u8 != NULL) + (d->x_i32 != NULL) != 1)
+        return nb_fail(NB_ERR_ARG, "%s: %s needs exactly one of x (floats), x_u8 (bytes) and x_i32 (token ids)", fn, what);
+    if (m->n_inputs != 1)
+        return nb_fail(NB_ERR_ARG, "%s: the model has %d inputs; datasets feed models of one input", fn, m->n_inputs);
+    if ((d->x_i32 != NULL) != (m->nodes[m->inputs[0]].dtype == NB_I32))
+        return nb_fail(NB_ERR_ARG, "%s: the model's input takes %s; give %s", fn,
+                       d->x_i32 ? "floats" : "int32 token ids", d->x_i32 ? "x or x_u8" : "x_i32");
     if (!need_y) return NB_OK;
     if (is_sparse(m)) {
         if (!d->labels == !d->labels_u8)
             return nb_fail(NB_ERR_ARG, "%s: %s needs class labels (labels or labels_u8) for %s", fn, what, nb_loss_name(m->loss));
-        int k = nb_model_output_width(m);
+        int k = (int)nn_output_size(m);
         for (int i = 0; i < d->n; i++) {
             int32_t c = d->labels ? d->labels[i] : (int32_t)d->labels_u8[i];
             if (c < 0 || c >= k)
@@ -50,15 +57,17 @@ static nb_status gather(const nb_model *m, const nb_dataset *d, const int32_t *i
     nb_status s = nb_input_set_batch(x, count);
     if (s == NB_OK && y) s = nb_input_set_batch(y, count);
     if (s != NB_OK) return s;
-    const size_t in = (size_t)m->input_width, k = (size_t)nb_model_output_width(m);
+    const size_t in = nn_input_size(m, 0), k = y && y->dtype == NB_F32 ? y->size / (size_t)count : 0;
     const float scale = d->x_scale != 0.0f ? d->x_scale : 1.0f;
     for (int i = 0; i < count; i++) {
         size_t r = idx ? (size_t)idx[start + i] : (size_t)(start + i);
-        float *dst = x->data + (size_t)i * in;
         if (d->x) {
-            memcpy(dst, d->x + r * in, in * sizeof *dst);
+            memcpy(x->data + (size_t)i * in, d->x + r * in, in * sizeof *x->data);
+        } else if (d->x_i32) {
+            memcpy(x->idata + (size_t)i * in, d->x_i32 + r * in, in * sizeof *x->idata);
         } else {
             const uint8_t *src = d->x_u8 + r * in;
+            float *dst = x->data + (size_t)i * in;
             for (size_t j = 0; j < in; j++) dst[j] = (float)src[j] * scale;
         }
         if (!y) continue;
@@ -71,11 +80,11 @@ static nb_status gather(const nb_model *m, const nb_dataset *d, const int32_t *i
 /* Correct predictions in the current batch of the training graph. */
 static int count_correct(const nb_model *m)
 {
-    const nb_tensor *out = m->tout, *y = m->ty;
+    const nb_tensor *out = m->train.out, *y = m->train.y;
     int b = out->shape[0], k = nb_cols(out), correct = 0;
     for (int i = 0; i < b; i++) {
-        int p = nn_argmax(out->data + (size_t)i * k, k);
-        int t = y->dtype == NB_I32 ? y->idata[i] : nn_argmax(y->data + (size_t)i * k, k);
+        int p = nb_index_of_max(out->data + (size_t)i * k, k);
+        int t = y->dtype == NB_I32 ? y->idata[i] : nb_index_of_max(y->data + (size_t)i * k, k);
         correct += p == t;
     }
     return correct;
@@ -84,21 +93,23 @@ static int count_correct(const nb_model *m)
 /* Forward one batch; adds batch * loss and the correct count to the sums. */
 static nb_status run_batch(nb_model *m, double *loss_sum, double *correct)
 {
-    nb_status s = nb_forward(m->tg);
+    nb_status s = nb_forward(m->train.g);
     if (s != NB_OK) return s;
-    int b = m->tx->shape[0];
-    *loss_sum += (double)m->tloss->data[0] * b;
+    int b = m->train.x[0]->shape[0];
+    *loss_sum += (double)m->train.loss->data[0] * b;
     if (has_accuracy(m)) *correct += count_correct(m);
     return NB_OK;
 }
 
-/* Mean loss / accuracy over samples [0, n) of d, in batches of `batch`. */
+/* Mean loss / accuracy over samples [0, n) of d, in batches of `batch`, in
+ * inference mode (dropout off, batch norm on its moving statistics). */
 static nb_status evaluate(nb_model *m, const nb_dataset *d, int batch, double *loss, double *acc)
 {
     double loss_sum = 0, correct = 0;
+    nb_graph_set_training(m->train.g, false);
     for (int at = 0; at < d->n; at += batch) {
         int b = d->n - at < batch ? d->n - at : batch;
-        nb_status s = gather(m, d, NULL, at, b, m->tx, m->ty);
+        nb_status s = gather(m, d, NULL, at, b, m->train.x[0], m->train.y);
         if (s == NB_OK) s = run_batch(m, &loss_sum, &correct);
         if (s != NB_OK) return s;
     }
@@ -145,109 +156,141 @@ static nb_status history_alloc(nb_history *h, int epochs, bool val)
 
 /* ---- fit ---- */
 
+/* The options with defaults filled in, checked. */
+static nb_status fit_options(const nb_fit_opts *opts, nb_fit_opts *o)
+{
+    *o = opts ? *opts : (nb_fit_opts){0};
+    if (!o->epochs) o->epochs = 1;
+    if (!o->batch_size) o->batch_size = 32;
+    if (o->epochs < 1) return nb_fail(NB_ERR_ARG, "nb_fit: epochs must be >= 1, got %d", o->epochs);
+    if (o->batch_size < 1) return nb_fail(NB_ERR_ARG, "nb_fit: batch_size must be >= 1, got %d", o->batch_size);
+    if (!(o->validation_split >= 0.0f && o->validation_split < 1.0f))
+        return nb_fail(NB_ERR_ARG, "nb_fit: validation_split must be in [0, 1), got %g", (double)o->validation_split);
+    if ((unsigned)o->verbose > NB_VERBOSE_EPOCH) return nb_fail(NB_ERR_ARG, "nb_fit: unknown verbose value %d", (int)o->verbose);
+    return NB_OK;
+}
+
+/* Training and validation sets: explicit validation data, or Keras's split of
+ * the last samples (split_at = ceil(n * (1 - validation_split))). */
+static nb_status fit_split(const nb_model *m, const nb_dataset *data, const nb_fit_opts *o, nb_dataset *train,
+                           nb_dataset *val, bool *has_val)
+{
+    *train = *data;
+    *has_val = false;
+    if (o->validation_data) {
+        nb_status s = check_data(m, o->validation_data, "nb_fit", "validation_data", true);
+        if (s != NB_OK) return s;
+        *val = *o->validation_data;
+        *has_val = true;
+    } else if (o->validation_split > 0.0f) {
+        int split_at = (int)ceil((double)data->n * (1.0 - (double)o->validation_split));
+        if (split_at < 1 || split_at >= data->n)
+            return nb_fail(NB_ERR_ARG, "nb_fit: validation_split %g of %d samples leaves %d for training and %d for validation",
+                           (double)o->validation_split, data->n, split_at, data->n - split_at);
+        size_t in = nn_input_size(m, 0), k = nn_output_size(m);
+        train->n = split_at;
+        *val = *data;
+        val->n = data->n - split_at;
+        if (val->x) val->x += (size_t)split_at * in;
+        if (val->x_u8) val->x_u8 += (size_t)split_at * in;
+        if (val->x_i32) val->x_i32 += (size_t)split_at * in;
+        if (val->labels) val->labels += split_at;
+        if (val->labels_u8) val->labels_u8 += split_at;
+        if (val->y) val->y += (size_t)split_at * k;
+        *has_val = true;
+    }
+    return NB_OK;
+}
+
+/* One training step on samples idx[start, start + b): forward in training mode,
+ * backward, one optimizer pass over the model's blocks (which also zeroes the
+ * gradients for the next step). */
+static nb_status fit_step(nb_model *m, const nb_dataset *train, const int32_t *idx, int start, int b, double *loss_sum,
+                          double *correct, int epoch, int step)
+{
+    nb_graph_set_training(m->train.g, true);
+    nb_status s = gather(m, train, idx, start, b, m->train.x[0], m->train.y);
+    if (s == NB_OK) s = run_batch(m, loss_sum, correct);
+    if (s == NB_OK && !isfinite(m->train.loss->data[0]))
+        s = nb_fail(NB_ERR_NUMERIC, "nb_fit: the loss became %g at epoch %d, step %d", (double)m->train.loss->data[0],
+                    epoch + 1, step + 1);
+    if (s == NB_OK) s = nb_backward(m->train.g, m->train.loss);
+    if (s == NB_OK) s = nb_optimizer_step_clear(m->opt, m->w, m->grad, m->n_params);
+    if (s != NB_OK && m->n_params) memset(m->grad, 0, m->n_params * sizeof *m->grad); /* keep "zero between steps" */
+    return s;
+}
+
+/* One epoch: shuffle, every step, progress, the metrics into mt. */
+static nb_status fit_epoch(nb_model *m, const nb_dataset *train, int32_t *idx, nb_rng *shuffle, const nb_fit_opts *o,
+                           int e, nn_progbar *bar, nn_metrics *mt)
+{
+    const int n = train->n, batch = o->batch_size, steps = (n + batch - 1) / batch;
+    if (!o->no_shuffle) nb_rng_shuffle(shuffle, idx, n);
+    nn_progbar_epoch(bar, o->out, o->verbose, e, o->epochs, steps);
+    double loss_sum = 0, correct = 0;
+    *mt = (nn_metrics){.has_acc = has_accuracy(m)};
+    for (int step = 0; step < steps; step++) {
+        int start = step * batch, b = n - start < batch ? n - start : batch;
+        nb_status s = fit_step(m, train, idx, start, b, &loss_sum, &correct, e, step);
+        if (s != NB_OK) return s;
+        int seen = start + b;
+        mt->loss = loss_sum / seen;
+        mt->acc = mt->has_acc ? correct / seen : NAN;
+        nn_progbar_update(bar, step + 1, mt);
+        if (o->on_step) o->on_step(o->ctx, e, step, steps, mt->loss, mt->acc);
+    }
+    return NB_OK;
+}
+
+static nb_status fit_loop(nb_model *m, const nb_dataset *train, const nb_dataset *val, bool has_val,
+                          const nb_fit_opts *o, int32_t *idx, nb_history *h)
+{
+    nb_rng shuffle = m->shuffle_rng;
+    if (o->seed) nb_rng_seed(&shuffle, o->seed);
+    nn_progbar bar = {0};
+    nb_status s = NB_OK;
+    for (int e = 0; e < o->epochs && s == NB_OK; e++) {
+        nn_metrics mt;
+        s = fit_epoch(m, train, idx, &shuffle, o, e, &bar, &mt);
+        if (s == NB_OK && has_val) s = evaluate(m, val, o->batch_size, &mt.val_loss, &mt.val_acc);
+        if (s != NB_OK) break;
+        h->loss[e] = (float)mt.loss;
+        h->accuracy[e] = (float)mt.acc;
+        if (has_val) {
+            mt.has_val = true;
+            h->val_loss[e] = (float)mt.val_loss;
+            h->val_accuracy[e] = (float)mt.val_acc;
+        }
+        h->epochs = e + 1;
+        nn_progbar_finish(&bar, &mt);
+    }
+    if (bar.mode == 1 && s != NB_OK && bar.prev_width) fputc('\n', bar.out);
+    if (!o->seed) m->shuffle_rng = shuffle;
+    nb_graph_set_training(m->train.g, false);
+    return s;
+}
+
 nb_status nb_fit_data(nb_model *m, const nb_dataset *data, const nb_fit_opts *opts, nb_history *history)
 {
     if (history) memset(history, 0, sizeof *history);
     if (!m) return nb_fail(NB_ERR_ARG, "nb_fit: model is NULL");
-    if (!m->tg) return nb_fail(NB_ERR_STATE, "nb_fit: the model is not compiled; call nb_compile first");
-    nb_fit_opts o = opts ? *opts : (nb_fit_opts){0};
-    int epochs = o.epochs ? o.epochs : 1, batch = o.batch_size ? o.batch_size : 32;
-    if (epochs < 1) return nb_fail(NB_ERR_ARG, "nb_fit: epochs must be >= 1, got %d", epochs);
-    if (batch < 1) return nb_fail(NB_ERR_ARG, "nb_fit: batch_size must be >= 1, got %d", batch);
-    if (!(o.validation_split >= 0.0f && o.validation_split < 1.0f))
-        return nb_fail(NB_ERR_ARG, "nb_fit: validation_split must be in [0, 1), got %g", (double)o.validation_split);
-    if ((unsigned)o.verbose > NB_VERBOSE_EPOCH) return nb_fail(NB_ERR_ARG, "nb_fit: unknown verbose value %d", (int)o.verbose);
-    nb_status s = check_data(m, data, "nb_fit", "the training data", true);
+    if (!nn_compiled(m)) return nb_fail(NB_ERR_STATE, "nb_fit: the model is not compiled; call nb_compile first");
+    nb_fit_opts o;
+    nb_dataset train, val = {0};
+    bool has_val;
+    nb_status s = fit_options(opts, &o);
+    if (s == NB_OK) s = check_data(m, data, "nb_fit", "the training data", true);
+    if (s == NB_OK) s = fit_split(m, data, &o, &train, &val, &has_val);
     if (s != NB_OK) return s;
-
-    /* the split: Keras's split_at = ceil(n * (1 - validation_split)) */
-    nb_dataset train = *data, val = {0};
-    bool has_val = false;
-    if (o.validation_data) {
-        s = check_data(m, o.validation_data, "nb_fit", "validation_data", true);
-        if (s != NB_OK) return s;
-        val = *o.validation_data;
-        has_val = true;
-    } else if (o.validation_split > 0.0f) {
-        int split_at = (int)ceil((double)data->n * (1.0 - (double)o.validation_split));
-        if (split_at < 1 || split_at >= data->n)
-            return nb_fail(NB_ERR_ARG, "nb_fit: validation_split %g of %d samples leaves %d for training and %d for validation",
-                           (double)o.validation_split, data->n, split_at, data->n - split_at);
-        size_t in = (size_t)m->input_width, k = (size_t)nb_model_output_width(m);
-        train.n = split_at;
-        val = *data;
-        val.n = data->n - split_at;
-        if (val.x) val.x += (size_t)split_at * in;
-        if (val.x_u8) val.x_u8 += (size_t)split_at * in;
-        if (val.labels) val.labels += split_at;
-        if (val.labels_u8) val.labels_u8 += split_at;
-        if (val.y) val.y += (size_t)split_at * k;
-        has_val = true;
-    }
-    const int n = train.n, steps = (n + batch - 1) / batch;
-
     nb_history h;
-    s = history_alloc(&h, epochs, has_val);
-    if (s != NB_OK) return s;
-    h.steps_per_epoch = steps;
-    h.train_samples = n;
+    if ((s = history_alloc(&h, o.epochs, has_val)) != NB_OK) return s;
+    h.steps_per_epoch = (train.n + o.batch_size - 1) / o.batch_size;
+    h.train_samples = train.n;
     h.val_samples = has_val ? val.n : 0;
-    int32_t *idx = nb_malloc((size_t)n * sizeof *idx);
-    if (!idx) {
-        nb_history_free(&h);
-        return nb_fail(NB_ERR_NOMEM, "nb_fit: out of memory for %d sample indices", n);
-    }
-    for (int i = 0; i < n; i++) idx[i] = i;
-    nb_rng shuffle = m->shuffle_rng;
-    if (o.seed) nb_rng_seed(&shuffle, o.seed);
-
-    nb_graph *g = m->tg;
-    float *w = nb_graph_param_data(g), *grad = nb_graph_param_grad(g);
-    const size_t np = nb_graph_param_count(g);
-    nn_progbar bar = {0};
-    for (int e = 0; e < epochs && s == NB_OK; e++) {
-        if (!o.no_shuffle) nb_rng_shuffle(&shuffle, idx, n);
-        nn_progbar_epoch(&bar, o.out, o.verbose, e, epochs, steps);
-        double loss_sum = 0, correct = 0;
-        nn_metrics mt = {.has_acc = has_accuracy(m)};
-        for (int step = 0; step < steps; step++) {
-            int start = step * batch, b = n - start < batch ? n - start : batch;
-            s = gather(m, &train, idx, start, b, m->tx, m->ty);
-            /* the parameters' gradients are zero here: packed zeroed, then cleared
-             * by each step's update (nb_backward clears the other nodes') */
-            if (s == NB_OK) s = run_batch(m, &loss_sum, &correct);
-            if (s == NB_OK && !isfinite(m->tloss->data[0]))
-                s = nb_fail(NB_ERR_NUMERIC, "nb_fit: the loss became %g at epoch %d, step %d", (double)m->tloss->data[0],
-                            e + 1, step + 1);
-            if (s == NB_OK) s = nb_backward(g, m->tloss);
-            if (s == NB_OK) s = nb_optimizer_step_clear(m->opt, w, grad, np);
-            if (s != NB_OK) {
-                memset(grad, 0, np * sizeof *grad); /* keep "zero between steps" for the next fit */
-                break;
-            }
-            int seen = start + b;
-            mt.loss = loss_sum / seen;
-            mt.acc = mt.has_acc ? correct / seen : NAN;
-            nn_progbar_update(&bar, step + 1, &mt);
-            if (o.on_step) o.on_step(o.ctx, e, step, steps, mt.loss, mt.acc);
-        }
-        if (s != NB_OK) break;
-        h.loss[e] = (float)mt.loss;
-        h.accuracy[e] = (float)mt.acc;
-        if (has_val) {
-            s = evaluate(m, &val, batch, &mt.val_loss, &mt.val_acc);
-            if (s != NB_OK) break;
-            mt.has_val = true;
-            h.val_loss[e] = (float)mt.val_loss;
-            h.val_accuracy[e] = (float)mt.val_acc;
-        }
-        h.epochs = e + 1;
-        nn_progbar_finish(&bar, &mt);
-    }
-    if (bar.mode == 1 && s != NB_OK && bar.prev_width) fputc('\n', bar.out);
-    m->shuffle_rng = o.seed ? m->shuffle_rng : shuffle;
-    memcpy(m->w, w, np * sizeof *w);
-    m->ig_stale = true;
+    int32_t *idx = nb_malloc((size_t)train.n * sizeof *idx);
+    if (!idx) s = nb_fail(NB_ERR_NOMEM, "nb_fit: out of memory for %d sample indices", train.n);
+    for (int i = 0; idx && i < train.n; i++) idx[i] = i;
+    if (s == NB_OK) s = fit_loop(m, &train, &val, has_val, &o, idx, &h);
     nb_free(idx);
     if (history) *history = h;
     else nb_history_free(&h);
@@ -265,7 +308,7 @@ nb_status nb_fit(nb_model *m, const float *x, const void *y, int n, const nb_fit
 nb_status nb_evaluate_data(nb_model *m, const nb_dataset *data, float *loss, float *accuracy)
 {
     if (!m) return nb_fail(NB_ERR_ARG, "nb_evaluate: model is NULL");
-    if (!m->tg) return nb_fail(NB_ERR_STATE, "nb_evaluate: the model is not compiled; call nb_compile first");
+    if (!nn_compiled(m)) return nb_fail(NB_ERR_STATE, "nb_evaluate: the model is not compiled; call nb_compile first");
     nb_status s = check_data(m, data, "nb_evaluate", "the data", true);
     if (s != NB_OK) return s;
     double l, a;
@@ -284,7 +327,9 @@ nb_status nb_evaluate(nb_model *m, const float *x, const void *y, int n, float *
 
 /* ---- predict ---- */
 
-#define PREDICT_BATCH 256
+/* Samples per forward pass: large enough that the GEMMs run near their peak,
+ * small enough that a batch's activations stay in cache-friendly sizes. */
+#define PREDICT_BATCH 1024
 
 nb_status nb_predict_data(nb_model *m, const nb_dataset *data, float *out)
 {
@@ -292,31 +337,14 @@ nb_status nb_predict_data(nb_model *m, const nb_dataset *data, float *out)
     if (m->n_layers == 0) return nb_fail(NB_ERR_STATE, "nb_predict: the model has no layer");
     nb_status s = check_data(m, data, "nb_predict", "the data", false);
     if (s != NB_OK) return s;
-    if (!m->ig) {
-        nb_graph *g = nb_graph_new();
-        nb_tensor *x = NULL, *y = g ? nn_build_layers(m, g, &x) : NULL;
-        if (!y) {
-            char msg[256];
-            snprintf(msg, sizeof msg, "%s", g && nb_graph_error(g) ? nb_graph_error(g) : nb_last_error());
-            nb_graph_free(g);
-            return nb_fail(NB_ERR_NOMEM, "nb_predict: building the inference graph failed: %s", msg);
-        }
-        m->ig = g;
-        m->ix = x;
-        m->iout = y;
-        m->ig_stale = true;
-    }
-    if (m->ig_stale) {
-        nn_weights_to_graph(m, m->ig);
-        m->ig_stale = false;
-    }
-    const size_t k = (size_t)nb_model_output_width(m);
+    if (!m->infer.g && (s = nn_build_graph(m, false, &m->infer, "nb_predict")) != NB_OK) return s;
+    const size_t k = nn_output_size(m);
     for (int at = 0; at < data->n; at += PREDICT_BATCH) {
         int b = data->n - at < PREDICT_BATCH ? data->n - at : PREDICT_BATCH;
-        s = gather(m, data, NULL, at, b, m->ix, NULL);
-        if (s == NB_OK) s = nb_forward(m->ig);
+        s = gather(m, data, NULL, at, b, m->infer.x[0], NULL);
+        if (s == NB_OK) s = nb_forward(m->infer.g);
         if (s != NB_OK) return s;
-        memcpy(out + (size_t)at * k, m->iout->data, (size_t)b * k * sizeof *out);
+        memcpy(out + (size_t)at * k, m->infer.out->data, (size_t)b * k * sizeof *out);
     }
     return NB_OK;
 }
@@ -325,4 +353,20 @@ nb_status nb_predict(nb_model *m, const float *x, int n, float *out)
 {
     nb_dataset d = {.n = n, .x = x};
     return nb_predict_data(m, &d, out);
+}
+
+/* ---- gradient check ---- */
+
+nb_status nb_model_gradcheck(nb_model *m, const nb_dataset *data, bool training, float h, double *worst)
+{
+    if (!m || !worst) return nb_fail(NB_ERR_ARG, "nb_model_gradcheck: model or result NULL");
+    if (!nn_compiled(m)) return nb_fail(NB_ERR_STATE, "nb_model_gradcheck: the model is not compiled");
+    nb_status s = check_data(m, data, "nb_model_gradcheck", "the data", true);
+    if (s != NB_OK) return s;
+    nb_graph_set_training(m->train.g, training);
+    s = gather(m, data, NULL, 0, data->n, m->train.x[0], m->train.y);
+    if (s == NB_OK) s = nb_gradcheck(m->train.g, m->train.loss, NULL, 0, h, worst);
+    if (m->n_params) memset(m->grad, 0, m->n_params * sizeof *m->grad); /* zero between steps, as fit expects */
+    nb_graph_set_training(m->train.g, false);
+    return s;
 }

@@ -24,22 +24,6 @@ typedef struct loss_attr {
  * keras/src/backend/tensorflow/nn.py to clip probabilities to [eps, 1 - eps]. */
 #define NB_KERAS_EPSILON 1e-7f
 
-/* Softmax of one row into p, returning log Σ exp(z - max) and the max in *mx. */
-static float softmax_lse(float *p, const float *z, int k, float *mx)
-{
-    float m = z[0];
-    for (int j = 1; j < k; j++) m = z[j] > m ? z[j] : m;
-    double sum = 0.0; /* a double sum and log keep the loss to the float's last bit */
-    for (int j = 0; j < k; j++) {
-        p[j] = expf(z[j] - m);
-        sum += p[j];
-    }
-    float inv = (float)(1.0 / sum);
-    for (int j = 0; j < k; j++) p[j] *= inv;
-    *mx = m;
-    return (float)log(sum);
-}
-
 /* Check logits-or-probabilities (B, K) floats; returns 0 or fails t. */
 static nb_status check_pred(nb_tensor *t, const nb_tensor *z, const char *what)
 {
@@ -105,7 +89,7 @@ static nb_status sparse_xent_forward(nb_tensor *t)
     for (int r = 0; r < B; r++) {
         if (y[r] < 0 || y[r] >= K) return label_error(t, r, y[r], K);
         const float *zr = z->data + (size_t)r * K;
-        float mx, lse = softmax_lse(p + (size_t)r * K, zr, K, &mx);
+        float mx, lse = nb_softmax_row(p + (size_t)r * K, zr, K, &mx);
         float loss = lse - (zr[y[r]] - mx);
         if (NB_ATTR(t, loss_attr)->batch_mean) total += loss;
         else t->data[r] = loss;
@@ -142,7 +126,7 @@ static nb_status xent_forward(nb_tensor *t)
     double total = 0;
     for (int r = 0; r < B; r++) {
         const float *zr = z->data + (size_t)r * K, *yr = lab->data + (size_t)r * K;
-        float mx, lse = softmax_lse(p + (size_t)r * K, zr, K, &mx);
+        float mx, lse = nb_softmax_row(p + (size_t)r * K, zr, K, &mx);
         float loss = 0.0f;
         for (int j = 0; j < K; j++) loss += yr[j] * (lse - (zr[j] - mx));
         if (NB_ATTR(t, loss_attr)->batch_mean) total += loss;

@@ -156,10 +156,10 @@ nb_tensor *nb_dense(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b, nb_ac
         nb_fail(NB_ERR_ARG, "dense: graph is NULL");
         return NULL;
     }
-    if (act == NB_SOFTMAX) /* a linear dense node, then its own softmax node (the losses look for it) */
-        return nb_softmax(g, nb_dense(g, x, w, b, NB_LINEAR));
+    if ((unsigned)act > NB_SOFTPLUS) return nb_graph_fail(g, NB_ERR_ARG, "dense: unknown activation %d", (int)act);
     if (act != NB_LINEAR && act != NB_RELU && act != NB_SIGMOID && act != NB_TANH)
-        return nb_graph_fail(g, NB_ERR_ARG, "dense: unknown activation %d", (int)act);
+        /* a linear dense node, then the activation's own node (softmax: the losses look for it) */
+        return nb_activate(g, nb_dense(g, x, w, b, NB_LINEAR), act);
     dense_attr attr = {.act = act};
     if (b) return nb_node(g, &nb_op_dense, (nb_tensor *[]){x, w, b}, 3, &attr, sizeof attr);
     return nb_node(g, &nb_op_dense_nobias, (nb_tensor *[]){x, w}, 2, &attr, sizeof attr);

@@ -1,34 +1,36 @@
 /* softmax.c — softmax and log-softmax over the last axis (matrix view: R rows
- * of K). Both subtract the row maximum first, so every exp() argument is <= 0:
- * nothing overflows at ±1000 and the largest entry contributes exactly e^0 = 1. */
+ * of K), and nb_softmax_row, the row kernel they share with nb_softmax_rows and
+ * the fused cross-entropies (loss.c). It subtracts the row maximum first, so
+ * every exp() argument is <= 0: nothing overflows at ±1000 and the largest
+ * entry contributes exactly e^0 = 1. */
 
 #include "ops_private.h"
 
-/* y (k) = softmax(z (k)); y may alias z. */
-static void softmax_row(float *y, const float *z, int k)
+float nb_softmax_row(float *p, const float *z, int k, float *mx)
 {
-    float mx = z[0];
-    for (int j = 1; j < k; j++) mx = z[j] > mx ? z[j] : mx;
-    float sum = 0.0f;
-    for (int j = 0; j < k; j++) {
-        y[j] = expf(z[j] - mx);
-        sum += y[j];
-    }
-    float inv = 1.0f / sum;
-    for (int j = 0; j < k; j++) y[j] *= inv;
+    float m = z[0];
+    for (int j = 1; j < k; j++) m = z[j] > m ? z[j] : m;
+    for (int j = 0; j < k; j++) p[j] = nb_expf(z[j] - m); /* every argument <= 0 */
+    double sum = nb_sum_f(p, (size_t)k);                  /* >= 1: the max contributes e^0 */
+    float inv = (float)(1.0 / sum);
+    for (int j = 0; j < k; j++) p[j] *= inv;
+    *mx = m;
+    return (float)log(sum);
 }
 
 void nb_softmax_rows(float *x, int n, int k)
 {
     if (!x || n < 1 || k < 1) return;
-    for (int r = 0; r < n; r++) softmax_row(x + (size_t)r * k, x + (size_t)r * k, k);
+    float mx;
+    for (int r = 0; r < n; r++) nb_softmax_row(x + (size_t)r * k, x + (size_t)r * k, k, &mx);
 }
 
 /* ---- softmax: y = exp(z - max) / Σ exp(z - max), per row ---- */
 static nb_status softmax_forward(nb_tensor *t)
 {
     int R = nb_rows(t), K = nb_cols(t);
-    for (int r = 0; r < R; r++) softmax_row(t->data + (size_t)r * K, t->src[0]->data + (size_t)r * K, K);
+    float mx;
+    for (int r = 0; r < R; r++) nb_softmax_row(t->data + (size_t)r * K, t->src[0]->data + (size_t)r * K, K, &mx);
     return NB_OK;
 }
 /* dz_j += y_j (dy_j - Σ_i dy_i y_i) */
@@ -46,19 +48,16 @@ static void softmax_backward(nb_tensor *t)
     }
 }
 
-/* ---- log_softmax: y = z - max - log Σ exp(z - max), per row ---- */
+/* ---- log_softmax: y = z - max - log Σ exp(z - max), per row ----
+ * The row's softmax goes into y first (nb_softmax_row), then y is overwritten. */
 static nb_status log_softmax_forward(nb_tensor *t)
 {
     int R = nb_rows(t), K = nb_cols(t);
     for (int r = 0; r < R; r++) {
         const float *z = t->src[0]->data + (size_t)r * K;
         float *y = t->data + (size_t)r * K;
-        float mx = z[0];
-        for (int j = 1; j < K; j++) mx = z[j] > mx ? z[j] : mx;
-        float sum = 0.0f;
-        for (int j = 0; j < K; j++) sum += expf(z[j] - mx);
-        float lse = mx + logf(sum);
-        for (int j = 0; j < K; j++) y[j] = z[j] - lse;
+        float mx, lse = nb_softmax_row(y, z, K, &mx);
+        for (int j = 0; j < K; j++) y[j] = (z[j] - mx) - lse;
     }
     return NB_OK;
 }
@@ -73,7 +72,7 @@ static void log_softmax_backward(nb_tensor *t)
         float *dz = a->grad + (size_t)r * K;
         float sum = 0.0f;
         for (int j = 0; j < K; j++) sum += dy[j];
-        for (int j = 0; j < K; j++) dz[j] += dy[j] - expf(y[j]) * sum;
+        for (int j = 0; j < K; j++) dz[j] += dy[j] - nb_expf(y[j]) * sum;
     }
 }
 

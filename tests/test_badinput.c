@@ -400,7 +400,7 @@ static void test_nn_building(void **state)
     expect_fail(nb_add_dense(m, -4, NB_RELU), NB_ERR_ARG, "got -4");
     expect_fail(nb_add_dense(m, NB_MAX_UNITS + 1, NB_RELU), NB_ERR_ARG, "units must be");
     expect_fail(nb_add_dense(m, INT_MAX, NB_RELU), NB_ERR_ARG, "units must be");
-    expect_fail(nb_add_dense(m, 3, (nb_activation)9), NB_ERR_ARG, "unknown activation 9");
+    expect_fail(nb_add_dense(m, 3, (nb_activation)NB_ACTIVATION_COUNT), NB_ERR_ARG, "unknown activation");
     expect_fail(nb_add_dense(m, 3, (nb_activation)-1), NB_ERR_ARG, "unknown activation -1");
     assert_int_equal(nb_model_layer_count(m), 0); /* unchanged */
     /* a huge layer after a wide one: refused before any allocation */
@@ -568,6 +568,32 @@ static void test_nn_save_errors(void **state)
         if (e->d_name[0] != '.') entries++, assert_null(strstr(e->d_name, ".tmp"));
     closedir(d);
     assert_int_equal(entries, 2); /* plainfile, folder.nb */
+
+    /* what is not a regular file is never replaced: a FIFO, a device (through a
+     * link to /dev/full, which also proves links are followed), and the link
+     * itself stays a link */
+    assert_int_equal(mkfifo(at("fifo.nb"), 0644), 0);
+    expect_fail(nb_save(m, at("fifo.nb")), NB_ERR_IO, "FIFO");
+    assert_int_equal(lstat(at("fifo.nb"), &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    if (stat("/dev/full", &st) == 0 && S_ISCHR(st.st_mode)) {
+        assert_int_equal(symlink("/dev/full", at("full.nb")), 0);
+        expect_fail(nb_save(m, at("full.nb")), NB_ERR_IO, "character device");
+        assert_int_equal(stat("/dev/full", &st), 0);
+        assert_true(S_ISCHR(st.st_mode));
+    }
+    /* a link to a regular file: the target is replaced, the link kept */
+    write_bytes(at("target.nb"), "old", 3);
+    assert_int_equal(symlink("target.nb", at("link.nb")), 0);
+    assert_int_equal(nb_save(m, at("link.nb")), NB_OK);
+    assert_int_equal(lstat(at("link.nb"), &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    nb_model *back = nb_load(at("target.nb"));
+    assert_non_null(back);
+    nb_model_free(back);
+    /* a dangling link is refused (its target cannot be resolved) */
+    assert_int_equal(symlink("created.nb", at("dangling.nb")), 0);
+    expect_fail(nb_save(m, at("dangling.nb")), NB_ERR_IO, "dangling.nb");
     nb_model_free(m);
 }
 
@@ -600,15 +626,10 @@ static void expect_load_fail(const uint8_t *b, size_t n, nb_status want, const c
 static void test_model_files(void **state)
 {
     (void)state;
-    nb_model *m = small_compiled();
-    assert_int_equal(nb_model_set_class_names(m, (const char *[]){"no", "yes"}, 2), NB_OK);
-    float x[6] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f};
-    int32_t y[2] = {0, 1};
-    assert_int_equal(nb_fit(m, x, y, 2, &(nb_fit_opts){.verbose = NB_VERBOSE_SILENT}, NULL), NB_OK);
-    assert_int_equal(nb_save(m, at("good.nb")), NB_OK);
-    nb_model_free(m);
+    /* a version 1 file (tests/data/README.md), whose fields sit at the offsets below */
     size_t n;
-    uint8_t *good = read_bytes(at("good.nb"), &n), *b = malloc(n + 8);
+    uint8_t *good = read_bytes(NB_TEST_DATA "/v1_small.nb", &n), *b = malloc(n + 8);
+    write_bytes(at("good.nb"), good, n);
     assert_non_null(b);
     nb_model *ok = nb_load(at("good.nb"));
     assert_non_null(ok);

@@ -162,7 +162,7 @@ static void test_errors_propagate(void **state)
     assert_null(nb_graph_error(g));
     nb_tensor *bad = nb_add(g, x, w);
     assert_null(bad);
-    const char *want = "add: shapes (4, 3) and (2, 5) do not match (b must have a's shape, be a row of 3, or one element)";
+    const char *want = "add: shapes (4, 3) and (2, 5) do not broadcast (sizes 3 and 5 at axis -1)";
     assert_string_equal(nb_graph_error(g), want);
     assert_string_equal(nb_last_error(), want);
     /* NULLs propagate and the first message is kept */

@@ -202,6 +202,12 @@ static void test_mnist_train_eval_predict(void **state)
     if (!strstr(out, want)) fail_msg("expected the top class 7: %s", out);
     assert_non_null(strstr(out, "%,"));
     free(out);
+    /* the same with --flag=VALUE after the operand (getopt_long moves operands last) */
+    char model_flag[300];
+    snprintf(model_flag, sizeof model_flag, "--model=%s", model);
+    assert_int_equal(run_mnist(&out, "predict", seven, model_flag, "--threads=1", NULL), 0);
+    if (!strstr(out, want)) fail_msg("expected the top class 7: %s", out);
+    free(out);
 }
 
 static void test_mnist_fashion_names(void **state)
@@ -241,6 +247,16 @@ static void test_mnist_errors(void **state)
     assert_int_equal(run_mnist(NULL, "train", "--colour", "red", NULL), 2);
     assert_int_equal(run_mnist(NULL, "eval", "--plot", "x.png", NULL), 2); /* a train-only flag */
     assert_int_equal(run_mnist(NULL, "predict", NULL), 2);
+    assert_int_equal(run_mnist(NULL, "train", "--epochs=0", NULL), 2);
+    assert_int_equal(run_mnist(NULL, "train", "--batch=", NULL), 2);
+    assert_int_equal(run_mnist(NULL, "train", "--seed", "-3", NULL), 2);
+    assert_int_equal(run_mnist(NULL, "train", "--e", "3", NULL), 2); /* ambiguous: --epochs or --errors */
+    assert_int_equal(run_mnist(NULL, "train", "--help=yes", NULL), 2);
+    assert_int_equal(run_mnist(NULL, "train", "-x", NULL), 2);
+    assert_int_equal(run_mnist(NULL, "eval", "extra", NULL), 2);
+    assert_int_equal(run_mnist(NULL, "predict", "--threads=0", "x.png", NULL), 2);
+    assert_int_equal(run_mnist(NULL, "train", "--epochs", "zero", NULL), 2); /* a second parse starts afresh */
+    assert_int_equal(run_mnist(NULL, "eval", "--help", NULL), 0);
     assert_int_equal(run_mnist(NULL, "train", "--data", missing_dir, NULL), 1);
     assert_int_equal(run_mnist(NULL, "train", "--data", root, NULL), 1); /* a folder without IDX files */
     assert_int_equal(run_mnist(NULL, "eval", "--data", data, "--model", missing_model, NULL), 1);
@@ -277,7 +293,7 @@ static void test_backprop_explained(void **state)
     assert_int_equal(backprop_main(3, argv, out), 0);
     rewind(out);
     char line[512];
-    float loss = 0, grad = 0, worst = 1;
+    float loss = 0, grad = 0, worst = 1, conv_diff = 1, conv_fd = 1;
     int found = 0;
     while (fgets(line, sizeof line, out)) {
         if (sscanf(line, "loss = %f, gradient at the true class = %f", &loss, &grad) == 2) found |= 1;
@@ -285,9 +301,17 @@ static void test_backprop_explained(void **state)
             found |= 2;
         if (strstr(line, "By hand: max z = 4.1; log-sum-exp") && strstr(line, "= 4.328850")) found |= 4;
         if (strstr(line, "softmax(z) = [0.1605981, 0.0048496, 0.0293386, 0.7954476, 0.0097660]")) found |= 8;
+        /* part 3: the convolution kernel's gradient [[1, 8], [3, 2]] three ways */
+        if (strstr(line, "d loss / d K (nabla)       [  1.0,   8.0]")) found |= 16;
+        if (sscanf(line, "conv kernel gradient: by hand vs nabla max |diff| %f, nb_gradcheck worst relative error %f",
+                   &conv_diff, &conv_fd) == 2)
+            found |= 32;
+        if (strstr(line, "K[1,0]              3.0000     3.0000     ")) found |= 64;
     }
     fclose(out);
-    assert_int_equal(found, 15);
+    assert_int_equal(found, 127);
+    assert_true(conv_diff < 1e-6);
+    assert_true(conv_fd < 1e-3);
     assert_float_equal(loss, 0.2288503f, 6e-8); /* to the float nearest the double-precision value */
     assert_float_equal(grad, -0.2045524f, 2e-7);
     assert_true(worst < 1e-3);

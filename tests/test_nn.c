@@ -826,16 +826,11 @@ static void test_load_corruption(void **state)
     char good[128], bad[128];
     snprintf(good, sizeof good, "%s/good.nb", tmpdir);
     snprintf(bad, sizeof bad, "%s/bad.nb", tmpdir);
-    nb_model *m = nb_sequential(3);
-    nb_add_dense(m, 4, NB_TANH);
-    nb_add_dense(m, 2, NB_SOFTMAX);
-    nb_model_set_class_names(m, fashion, 2);
-    nb_compile(m, &(nb_compile_opts){.loss = NB_CATEGORICAL_CROSSENTROPY, .optimizer = nb_adam(0.01f)});
-    float x[6] = {1, 2, 3, 4, 5, 6}, y[4] = {1, 0, 0, 1};
-    assert_int_equal(nb_fit(m, x, y, 2, &quiet, NULL), NB_OK);
-    assert_int_equal(nb_save(m, good), NB_OK);
+    /* a version 1 file (tests/data/README.md): its fields sit at fixed offsets */
     size_t len;
-    unsigned char *b = read_all(good, &len);
+    unsigned char *b = read_all(NB_TEST_DATA "/v1_corrupt.nb", &len);
+    write_all(good, b, len);
+
     unsigned char *c = malloc(len);
     /* the layout of this file (nn/FORMAT.md) */
     const size_t layers_at = 28, loss_at = layers_at + 16, names_at = loss_at + 8;
@@ -857,7 +852,7 @@ static void test_load_corruption(void **state)
     c[0] = 'X';
     expect_load_error(bad, c, len, "magic");
     memcpy(c, b, len);
-    c[8] = 2;
+    c[8] = 3; /* a version this build does not know */
     expect_load_error(bad, c, len, "version");
     expect_load_error(bad, b, len - 1, "truncated");
     /* fields out of range, with a valid CRC: each must be named */
@@ -907,6 +902,87 @@ static void test_load_corruption(void **state)
     free(longer);
     free(b);
     free(c);
+}
+
+/* The current format: every truncation and every flipped byte is refused, the
+ * intact file loads. */
+static void test_load_corruption_v2(void **state)
+{
+    (void)state;
+    char good[128], bad[128];
+    snprintf(good, sizeof good, "%s/good2.nb", tmpdir);
+    snprintf(bad, sizeof bad, "%s/bad.nb", tmpdir);
+    nb_model *m = nb_sequential(3);
+    nb_add_dense(m, 4, NB_TANH);
+    nb_add_dense(m, 2, NB_SOFTMAX);
+    nb_model_set_class_names(m, fashion, 2);
+    nb_compile(m, &(nb_compile_opts){.loss = NB_CATEGORICAL_CROSSENTROPY, .optimizer = nb_adam(0.01f)});
+    float x[6] = {1, 2, 3, 4, 5, 6}, y[4] = {1, 0, 0, 1};
+    assert_int_equal(nb_fit(m, x, y, 2, &quiet, NULL), NB_OK);
+    assert_int_equal(nb_save(m, good), NB_OK);
+    size_t len;
+    unsigned char *b = read_all(good, &len), *c = malloc(len);
+    assert_int_equal(b[8], 2); /* version 2 */
+    for (size_t cut = 0; cut < len; cut++) expect_load_error(bad, b, cut, NULL);
+    for (size_t i = 0; i < len; i++) {
+        memcpy(c, b, len);
+        c[i] ^= 0x10;
+        expect_load_error(bad, c, len, NULL);
+    }
+    /* fields edited under a valid CRC are named: the first layer's kind */
+    memcpy(c, b, len);
+    size_t kind_at = 20 + 4 + 4 + 4; /* sequential, n_layers, the kind's length */
+    assert_memory_equal(c + kind_at, "dense", 5);
+    c[kind_at] = 'x';
+    refresh(c, len);
+    expect_load_error(bad, c, len, "unknown kind \"xense\"");
+    nb_model *l = nb_load(good);
+    assert_non_null(l);
+    float pm[4], pl[4];
+    assert_int_equal(nb_predict(m, x, 2, pm), NB_OK);
+    assert_int_equal(nb_predict(l, x, 2, pl), NB_OK);
+    assert_memory_equal(pm, pl, sizeof pm);
+    nb_model_free(l);
+    nb_model_free(m);
+    free(b);
+    free(c);
+}
+
+/* A file written by version 1 loads and predicts what it predicted then. */
+static void test_load_v1_fixture(void **state)
+{
+    (void)state;
+    nb_model *m = nb_load(NB_TEST_DATA "/v1_mlp.nb");
+    assert_non_null(m);
+    assert_int_equal(nb_model_input_width(m), 4);
+    assert_int_equal(nb_model_layer_count(m), 2);
+    assert_int_equal(nb_model_layer_units(m, 0), 8);
+    assert_int_equal(nb_model_layer_activation(m, 0), NB_TANH);
+    assert_string_equal(nb_model_class_name(m, 2), "gamma");
+    float x[24], out[18];
+    for (int i = 0; i < 24; i++) x[i] = (float)((i * 7) % 11) / 11.0f - 0.4f;
+    assert_int_equal(nb_predict(m, x, 6, out), NB_OK);
+    FILE *f = fopen(NB_TEST_DATA "/v1_mlp.expected", "r");
+    assert_non_null(f);
+    for (int i = 0; i < 18; i++) {
+        double want;
+        assert_int_equal(fscanf(f, "%lf", &want), 1);
+        assert_true(fabs(out[i] - want) <= 1e-6 * (1 + fabs(want)));
+    }
+    unsigned long long iters;
+    assert_int_equal(fscanf(f, " adam iterations %llu", &iters), 1);
+    fclose(f);
+    assert_int_equal(nb_model_optimizer(m)->iterations, iters);
+    /* saved again, it is a version 2 file that predicts the same */
+    char path[128];
+    snprintf(path, sizeof path, "%s/v1_again.nb", tmpdir);
+    assert_int_equal(nb_save(m, path), NB_OK);
+    nb_model *l = nb_load(path);
+    assert_non_null(l);
+    float again[18];
+    assert_int_equal(nb_predict(l, x, 6, again), NB_OK);
+    assert_memory_equal(out, again, sizeof out);
+    nb_model_free(l);
     nb_model_free(m);
 }
 
@@ -1054,6 +1130,8 @@ int main(void)
         cmocka_unit_test(test_summary),
         cmocka_unit_test(test_save_load_roundtrip),
         cmocka_unit_test(test_load_corruption),
+        cmocka_unit_test(test_load_corruption_v2),
+        cmocka_unit_test(test_load_v1_fixture),
         cmocka_unit_test(test_atomic_save),
         cmocka_unit_test(test_failure_injection),
     };

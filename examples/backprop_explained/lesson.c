@@ -5,7 +5,11 @@
  *   loss = log Σ_j exp(z_j) - z_3 = 4.328850 - 4.1 = 0.2288503
  *   d loss / d z = softmax(z) - onehot(3), so -0.2045524 at index 3.
  * Part 2: a two-layer network (3 -> 4 relu -> 3) on one example, every
- * intermediate value and gradient printed, the chain rule checked by hand. */
+ * intermediate value and gradient printed, the chain rule checked by hand.
+ * Part 3: a convolution. A 4x4 one-channel image x and a 2x2 kernel K give a 3x3
+ * output y[i,j] = Σ_ab x[i+a, j+b] K[a,b]; with loss = Σ_ij y[i,j] G[i,j] (so
+ * d loss / d y = G), d loss / d K[a,b] = Σ_ij x[i+a, j+b] G[i,j]: the input
+ * correlated with the output gradient, here [[1, 8], [3, 2]]. */
 #include "lesson.h"
 
 #include <math.h>
@@ -247,6 +251,90 @@ static int part2(FILE *out, const char *dot)
     return rc;
 }
 
+/* ---- part 3: the gradient of a convolution's kernel ----------------------- */
+
+/* Print an h x w grid of floats, one row per line. */
+static void show_grid(FILE *out, const char *label, const float *v, int h, int w)
+{
+    for (int i = 0; i < h; i++) {
+        fprintf(out, "  %-26s [", i ? "" : label);
+        for (int j = 0; j < w; j++) fprintf(out, "%s%5.1f", j ? ", " : "", v[i * w + j]);
+        fprintf(out, "]\n");
+    }
+}
+
+/* d loss / d K by hand, by nabla and by finite differences, side by side. */
+static int part3_check(FILE *out, nb_graph *g, nb_tensor *x, nb_tensor *k, nb_tensor *gy, nb_tensor *loss)
+{
+    float hand[4] = {0};
+    for (int a = 0; a < 2; a++) /* correlate the input with the output gradient */
+        for (int b = 0; b < 2; b++)
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++) hand[a * 2 + b] += x->data[(i + a) * 4 + j + b] * gy->data[i * 3 + j];
+    fprintf(out, "\nBy hand, d loss / d K[a,b] = sum_ij x[i+a, j+b] G[i,j] (x correlated with G):\n");
+    show_grid(out, "d loss / d K by hand", hand, 2, 2);
+    nb_zero_grad(g);
+    if (nb_backward(g, loss)) return graph_failed(g);
+    show_grid(out, "d loss / d K (nabla)", k->grad, 2, 2);
+    const float h = 1e-3f;
+    double worst = 0;
+    fprintf(out, "\nd loss / d K[a,b]:   %-10s %-10s %s\n", "by hand", "nabla", "finite diff.");
+    for (int e = 0; e < 4; e++) {
+        float keep = k->data[e];
+        k->data[e] = keep + h;
+        nb_forward(g);
+        double up = loss->data[0];
+        k->data[e] = keep - h;
+        nb_forward(g);
+        double down = loss->data[0];
+        k->data[e] = keep;
+        fprintf(out, "  K[%d,%d]            %8.4f   %8.4f   %8.4f\n", e / 2, e % 2, hand[e], k->grad[e],
+                (up - down) / (2.0 * h));
+        worst = fmax(worst, fabs(hand[e] - k->grad[e]));
+    }
+    double fd;
+    if (nb_forward(g) || nb_gradcheck(g, loss, NULL, 0, h, &fd) != NB_OK) return graph_failed(g);
+    fprintf(out, "\nconv kernel gradient: by hand vs nabla max |diff| %.1e, nb_gradcheck worst relative error %.2e\n",
+            worst, fd);
+    return 0;
+}
+
+static int part3(FILE *out)
+{
+    static const float xv[16] = {1, 2, 0, 1, 0, 1, 3, 1, 2, 1, 0, 2, 1, 0, 1, 1};
+    static const float kv[4] = {1, -1, 0.5f, 2}, gv[9] = {1, 0, -1, 2, 1, 0, 0, -1, 1};
+    fprintf(out, "\n== Part 3: the gradient of a convolution's kernel ==\n\n"
+                 "x: a 4x4 image with one channel, K: a 2x2 kernel, y = conv2d(x, K), valid, stride 1 (3x3):\n"
+                 "  y[i,j] = sum_ab x[i+a, j+b] K[a,b]   (NHWC: x is (1, 4, 4, 1), K is (2, 2, 1, 1))\n"
+                 "loss = sum_ij y[i,j] G[i,j] for a fixed G, so d loss / d y = G\n"
+                 "(x is an input, so conv2d's backward skips d loss / d x entirely)\n\n");
+    nb_graph *g = nb_graph_new();
+    if (!g) return graph_failed(NULL);
+    nb_tensor *x = nb_set_name(nb_input(g, NB_F32, 4, (int[]){1, 4, 4, 1}), "x");
+    nb_tensor *k = nb_set_name(nb_param(g, 4, (int[]){2, 2, 1, 1}), "K");
+    nb_tensor *gy = nb_set_name(nb_input(g, NB_F32, 4, (int[]){1, 3, 3, 1}), "G");
+    if (x && k && gy) {
+        memcpy(x->data, xv, sizeof xv);
+        memcpy(k->data, kv, sizeof kv);
+        memcpy(gy->data, gv, sizeof gv);
+    }
+    nb_tensor *y = nb_set_name(nb_conv2d(g, x, k, NULL, 1, 1, NB_PAD_VALID, 1, 1), "y");
+    nb_tensor *loss = nb_set_name(nb_sum(g, nb_mul(g, y, gy)), "loss");
+    int rc = loss ? 0 : graph_failed(g);
+    if (!rc) {
+        nb_graph_print(g, out);
+        fprintf(out, "\n");
+        show_grid(out, "x", x->data, 4, 4);
+        show_grid(out, "K", k->data, 2, 2);
+        show_grid(out, "y = conv2d(x, K)", y->data, 3, 3);
+        show_grid(out, "G = d loss / d y", gy->data, 3, 3);
+        fprintf(out, "  loss = %.2f\n", loss->data[0]);
+        rc = part3_check(out, g, x, k, gy, loss);
+    }
+    nb_graph_free(g);
+    return rc;
+}
+
 static const char USAGE[] = "usage: backprop_explained [--dot FILE] [--dot-net FILE]\n"
                             "  --dot FILE      write part 1's graph (values and gradients) as Graphviz DOT\n"
                             "  --dot-net FILE  write part 2's two-layer network the same way\n";
@@ -269,5 +357,6 @@ int backprop_main(int argc, char **argv, FILE *out)
     }
     int rc = part1(out, dot);
     if (!rc) rc = part2(out, dot_net);
+    if (!rc) rc = part3(out);
     return rc;
 }

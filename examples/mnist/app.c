@@ -5,7 +5,7 @@
  *                 [--model mnist.nb] [--plot curves.png] [--errors errors.png]
  *                 [--threads N] [--validation-split 0] [--limit N] [--verbose 0|1|2]
  *   mnist eval    [--model mnist.nb] [--data DIR] [--errors errors.png]
- *   mnist predict [--model mnist.nb] IMAGE...
+ *   mnist predict [--model mnist.nb] [--threads N] IMAGE...
  *
  * The model is the TensorFlow "basic classification" tutorial's: Flatten ->
  * Dense(128, relu) -> Dense(10) logits, sparse categorical cross-entropy from
@@ -13,8 +13,6 @@
  * scaled to [0, 1] per batch (nb_dataset.x_u8). */
 #include "app.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +20,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../common/cli.h"
 #include "idx.h"
 #include <nabla/nabla.h>
 #include "plot.h"
@@ -36,12 +35,15 @@ static const char *const FASHION_NAMES[IDX_CLASSES] = {"T-shirt/top", "Trouser",
 static const char *const DATA_DIRS[] = {"./data/mnist", "/usr/share/datasets/mnist", "/usr/share/datasets/fashion-mnist"};
 #define N_DATA_DIRS (int)(sizeof DATA_DIRS / sizeof DATA_DIRS[0])
 
+#define SYNOPSIS                                                                                   \
+    "usage: mnist train   [--data DIR] [--epochs 5] [--batch 32] [--lr 0.001] [--seed 42]\n"          \
+    "                     [--model mnist.nb] [--plot FILE.png] [--errors FILE.png] [--threads N]\n"  \
+    "                     [--validation-split 0] [--limit N] [--verbose 0|1|2]\n"                    \
+    "       mnist eval    [--model mnist.nb] [--data DIR] [--errors FILE.png] [--threads N]\n"       \
+    "       mnist predict [--model mnist.nb] [--threads N] IMAGE...\n"
+
 static const char USAGE[] =
-    "usage: mnist train   [--data DIR] [--epochs 5] [--batch 32] [--lr 0.001] [--seed 42]\n"
-    "                     [--model mnist.nb] [--plot FILE.png] [--errors FILE.png] [--threads N]\n"
-    "                     [--validation-split 0] [--limit N] [--verbose 0|1|2]\n"
-    "       mnist eval    [--model mnist.nb] [--data DIR] [--errors FILE.png] [--threads N]\n"
-    "       mnist predict [--model mnist.nb] IMAGE...\n"
+    SYNOPSIS
     "\n"
     "train    trains Flatten -> Dense(128, relu) -> Dense(10) with Adam on the training set,\n"
     "         reports test loss, accuracy and a confusion matrix, and saves the model\n"
@@ -65,7 +67,10 @@ static const char USAGE[] =
     "                      TensorFlow tutorial)\n"
     "--limit N             use only the first N training and N test images (quick runs)\n"
     "--verbose N           0 silent, 1 progress bar, 2 one line per epoch (default: bar on a\n"
-    "                      terminal, else one line per epoch)\n";
+    "                      terminal, else one line per epoch)\n"
+    "\n"
+    "Flags take their value as --flag VALUE or --flag=VALUE. Exit status: 0 success, 1 failure,\n"
+    "2 bad usage.\n";
 
 /* Options of every subcommand (each uses its own subset). */
 typedef struct options {
@@ -88,14 +93,6 @@ static int fail_status(void)
     return fail(nb_last_error()[0] ? nb_last_error() : "unknown failure");
 }
 
-static int usage_error(const char *fmt, const char *a, const char *b)
-{
-    fprintf(stderr, "mnist: ");
-    fprintf(stderr, fmt, a, b);
-    fprintf(stderr, " (mnist --help shows the options)\n");
-    return 2;
-}
-
 static double now_s(void)
 {
     struct timespec t;
@@ -105,88 +102,76 @@ static double now_s(void)
 
 /* ---- arguments ------------------------------------------------------------ */
 
-static int parse_int(const char *flag, const char *v, long lo, long hi, int *out)
+/* Every option, and the subcommands that take it. */
+enum { FOR_TRAIN = 1, FOR_EVAL = 2, FOR_PREDICT = 4, FOR_ALL = 7 };
+static const struct {
+    struct option opt;
+    int commands;
+} OPTIONS[] = {
+    {{"help", no_argument, NULL, 'h'}, FOR_ALL},
+    {{"model", required_argument, NULL, 'm'}, FOR_ALL},
+    {{"threads", required_argument, NULL, 't'}, FOR_ALL},
+    {{"data", required_argument, NULL, 'd'}, FOR_TRAIN | FOR_EVAL},
+    {{"errors", required_argument, NULL, 'x'}, FOR_TRAIN | FOR_EVAL},
+    {{"plot", required_argument, NULL, 'p'}, FOR_TRAIN},
+    {{"epochs", required_argument, NULL, 'e'}, FOR_TRAIN},
+    {{"batch", required_argument, NULL, 'b'}, FOR_TRAIN},
+    {{"limit", required_argument, NULL, 'l'}, FOR_TRAIN},
+    {{"verbose", required_argument, NULL, 'v'}, FOR_TRAIN},
+    {{"lr", required_argument, NULL, 'r'}, FOR_TRAIN},
+    {{"validation-split", required_argument, NULL, 'V'}, FOR_TRAIN},
+    {{"seed", required_argument, NULL, 's'}, FOR_TRAIN},
+};
+#define N_OPTIONS (int)(sizeof OPTIONS / sizeof OPTIONS[0])
+
+/* Store the value of option `opt` (a val of OPTIONS) into *o; 0 or 2. */
+static int set_option(const cli *c, int opt, options *o)
 {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || end == v || *end || x < lo || x > hi) {
-        char range[64];
-        snprintf(range, sizeof range, "a whole number in [%ld, %ld]", lo, hi);
-        fprintf(stderr, "mnist: %s needs %s, got '%s'\n", flag, range, v);
-        return 2;
+    switch (opt) {
+    case 'm': o->model = c->value; return 0;
+    case 'd': o->data = c->value; return 0;
+    case 'x': o->errors = c->value; return 0;
+    case 'p': o->plot = c->value; return 0;
+    case 't': return cli_int(c, 1, 1024, &o->threads);
+    case 'e': return cli_int(c, 1, 100000, &o->epochs);
+    case 'b': return cli_int(c, 1, 1 << 20, &o->batch);
+    case 'l': return cli_int(c, 1, IDX_MAX_COUNT, &o->limit);
+    case 'v': return cli_int(c, 0, 2, &o->verbose);
+    case 'r': return cli_float(c, 0, 1e3, 1, &o->lr);
+    case 'V': return cli_float(c, 0, 1, 0, &o->split);
+    case 's': return cli_u64(c, &o->seed);
+    default: return 2; /* '?': cli_next has said why */
     }
-    *out = (int)x;
-    return 0;
 }
 
-static int parse_float(const char *flag, const char *v, double lo, double hi, bool open_lo, float *out)
-{
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || end == v || *end || !isfinite(x) || x < lo || (open_lo && x == lo) || x >= hi) {
-        fprintf(stderr, "mnist: %s needs a number in %c%g, %g), got '%s'\n", flag, open_lo ? '(' : '[', lo, hi, v);
-        return 2;
-    }
-    *out = (float)x;
-    return 0;
-}
-
-/* Parse argv[2..] for `cmd`; flags take "--flag VALUE" or "--flag=VALUE".
- * o->images must have room for argc entries. */
+/* Parse argv[1..] (argv[1] is `cmd`) into *o; 0, 2 after a usage error, or -1
+ * when --help printed the usage. o->images must have room for argc entries. */
 static int parse_args(const char *cmd, int argc, char **argv, options *o)
 {
     char **images = o->images;
     *o = (options){.images = images, .model = DEFAULT_MODEL, .epochs = 5, .batch = 32, .lr = 0.001f, .seed = NB_DEFAULT_SEED,
                    .verbose = -1};
-    bool train = !strcmp(cmd, "train"), predict = !strcmp(cmd, "predict");
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (a[0] != '-' || !a[1]) {
-            if (!predict) return usage_error("'%s': unexpected argument for '%s'", a, cmd);
-            o->images[o->n_images++] = argv[i];
-            continue;
+    int mask = !strcmp(cmd, "train") ? FOR_TRAIN : !strcmp(cmd, "eval") ? FOR_EVAL : FOR_PREDICT;
+    struct option opts[N_OPTIONS + 1];
+    int n = 0;
+    for (int i = 0; i < N_OPTIONS; i++)
+        if (OPTIONS[i].commands & mask) opts[n++] = OPTIONS[i].opt;
+    opts[n] = (struct option){0};
+    cli c;
+    cli_begin(&c, "mnist", cmd, SYNOPSIS, argc - 1, argv + 1, opts);
+    for (int opt; (opt = cli_next(&c)) != -1;) {
+        if (opt == 'h') {
+            fputs(USAGE, stdout);
+            return -1;
         }
-        char flag[64];
-        const char *val = NULL, *eq = strchr(a, '=');
-        if (eq) {
-            snprintf(flag, sizeof flag, "%.*s", (int)(eq - a), a);
-            val = eq + 1;
-        } else {
-            snprintf(flag, sizeof flag, "%s", a);
-        }
-        if (!val) {
-            if (i + 1 >= argc) return usage_error("%s needs a value%s", flag, "");
-            val = argv[++i];
-        }
-        int rc = 0;
-        bool known = true;
-        if (!strcmp(flag, "--data") && !predict) o->data = val;
-        else if (!strcmp(flag, "--model")) o->model = val;
-        else if (!strcmp(flag, "--errors") && !predict) o->errors = val;
-        else if (!strcmp(flag, "--threads")) rc = parse_int(flag, val, 1, 1024, &o->threads);
-        else if (!train) known = false;
-        else if (!strcmp(flag, "--plot")) o->plot = val;
-        else if (!strcmp(flag, "--epochs")) rc = parse_int(flag, val, 1, 100000, &o->epochs);
-        else if (!strcmp(flag, "--batch")) rc = parse_int(flag, val, 1, 1 << 20, &o->batch);
-        else if (!strcmp(flag, "--limit")) rc = parse_int(flag, val, 1, IDX_MAX_COUNT, &o->limit);
-        else if (!strcmp(flag, "--verbose")) rc = parse_int(flag, val, 0, 2, &o->verbose);
-        else if (!strcmp(flag, "--lr")) rc = parse_float(flag, val, 0, 1e3, true, &o->lr);
-        else if (!strcmp(flag, "--validation-split")) rc = parse_float(flag, val, 0, 1, false, &o->split);
-        else if (!strcmp(flag, "--seed")) {
-            char *end;
-            errno = 0;
-            o->seed = strtoull(val, &end, 10);
-            if (errno || end == val || *end || val[0] == '-') {
-                fprintf(stderr, "mnist: --seed needs a whole number >= 0, got '%s'\n", val);
-                rc = 2;
-            }
-        } else known = false;
-        if (!known) return usage_error("unknown option '%s' for '%s'", flag, cmd);
+        int rc = set_option(&c, opt, o);
         if (rc) return rc;
     }
-    if (predict && o->n_images == 0) return usage_error("predict needs at least one IMAGE%s%s", "", "");
+    for (int i = c.next_operand; i < c.argc; i++) {
+        if (mask != FOR_PREDICT) return cli_usage_error(&c, "'%s': unexpected argument for '%s'", c.argv[i], cmd);
+        o->images[o->n_images++] = c.argv[i];
+    }
+    if (mask == FOR_PREDICT && o->n_images == 0) return cli_usage_error(&c, "predict needs at least one IMAGE");
     return 0;
 }
 
@@ -515,7 +500,7 @@ static int cmd_predict(const options *o)
 int mnist_main(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs(USAGE, stderr);
+        fputs(SYNOPSIS "(mnist --help shows every option)\n", stderr);
         return 2;
     }
     const char *cmd = argv[1];
@@ -523,17 +508,16 @@ int mnist_main(int argc, char **argv)
         fputs(USAGE, stdout);
         return 0;
     }
-    for (int i = 2; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(USAGE, stdout);
-            return 0;
-        }
-    if (strcmp(cmd, "train") && strcmp(cmd, "eval") && strcmp(cmd, "predict"))
-        return usage_error("unknown command '%s'%s; use train, eval or predict", cmd, "");
+    if (strcmp(cmd, "train") && strcmp(cmd, "eval") && strcmp(cmd, "predict")) {
+        cli c;
+        cli_begin(&c, "mnist", NULL, SYNOPSIS, argc - 1, argv + 1, NULL);
+        return cli_usage_error(&c, "unknown command '%s'; use train, eval or predict", cmd);
+    }
     options o = {.images = malloc(sizeof(char *) * (size_t)argc)};
     if (!o.images) return fail("out of memory");
     int rc = parse_args(cmd, argc, argv, &o);
-    if (!rc) {
+    if (rc < 0) rc = 0; /* --help */
+    else if (!rc) {
         if (!strcmp(cmd, "train")) rc = cmd_train(&o);
         else if (!strcmp(cmd, "eval")) rc = cmd_eval(&o);
         else rc = cmd_predict(&o);

@@ -32,6 +32,10 @@ typedef enum nb_status {
  * owned by the library and stays valid until the next failing call in the thread. */
 const char *nb_last_error(void);
 
+/* The status that came with that message (NB_OK when none), so a caller that
+ * got NULL from a constructor can still tell NB_ERR_NOMEM from NB_ERR_ARG. */
+nb_status nb_last_status(void);
+
 /* A fixed name for a status code, e.g. "NB_ERR_SHAPE". Never NULL. */
 const char *nb_status_name(nb_status s);
 
@@ -43,7 +47,7 @@ nb_status nb_fail(nb_status s, const char *fmt, ...)
 #endif
     ;
 
-/* Forget the last failure (nb_last_error() returns "" afterwards). */
+/* Forget the last failure (nb_last_error() returns "" and nb_last_status NB_OK afterwards). */
 void nb_clear_error(void);
 
 /* ---- Allocator hook -------------------------------------------------------
@@ -82,6 +86,14 @@ void nb_free(void *ptr);
  * last bits between thread counts (the same count always gives the same bits). */
 void nb_set_num_threads(int n);
 int nb_get_num_threads(void);
+
+/* Seconds on the monotonic clock (for timing; the origin is arbitrary). The one
+ * clock the library and its examples use. */
+double nb_now(void);
+
+/* Index of the largest of v[0..n-1], the first on ties (NaN never wins);
+ * 0 for n < 1 or a NULL v. The one argmax used for accuracy and predictions. */
+int nb_index_of_max(const float *v, int n);
 
 #ifdef __cplusplus
 }

@@ -107,8 +107,20 @@ void nb_graph_free(nb_graph *g);
  * Owned by the graph. */
 const char *nb_graph_error(const nb_graph *g);
 
-/* Forget the graph's recorded error (e.g. after handling a failed forward). */
+/* The status that came with that first error (NB_ERR_SHAPE, NB_ERR_NOMEM, ...),
+ * NB_OK when none; NB_ERR_ARG for a NULL graph. Callers that build graphs pass
+ * it on unchanged instead of guessing from the message. */
+nb_status nb_graph_status(const nb_graph *g);
+
+/* Forget the graph's recorded error and status (e.g. after handling a failed
+ * forward). */
 void nb_graph_clear_error(nb_graph *g);
+
+/* Gradients on or off for the parameters made from now on (on for a new graph).
+ * An inference graph turns them off before building: its parameters and every
+ * node computed from them then keep no gradient buffer (torch.no_grad), and
+ * nb_graph_bind_params takes a NULL gradient block. */
+void nb_graph_set_grad_enabled(nb_graph *g, bool enabled);
 
 /* Training mode: a property of the graph that ops such as dropout and batch
  * normalisation read on every forward run (off for a new graph). Turning it on
@@ -200,7 +212,9 @@ nb_status nb_graph_pack_params(nb_graph *g);
  * (the sum of the parameters' sizes, else NB_ERR_ARG) and must outlive the
  * graph. The values in the blocks are used as they are (what the parameters held
  * is dropped). This is how several graphs (training, inference, another batch
- * size) share one model's weights with no copy. The graph never frees them. */
+ * size) share one model's weights with no copy. The graph never frees them.
+ * grad may be NULL when the graph's parameters keep no gradient
+ * (nb_graph_set_grad_enabled(g, false) before they were made). */
 nb_status nb_graph_bind_params(nb_graph *g, float *data, float *grad, size_t n);
 
 /* The same for the state leaves (nb_state), into one caller-owned block of n

@@ -1,5 +1,5 @@
-/* nb_nn.h — Keras-style models: Sequential of Dense layers, compile / fit /
- * evaluate / predict, summary, save / load.
+/* nb_nn.h — Keras-style models: Sequential stacks and functional graphs of
+ * layers, compile / fit / evaluate / predict, summary, save / load.
  *
  *     nb_model *m = nb_sequential(784);                  // input width
  *     nb_add_dense(m, 128, NB_RELU);                     // Glorot-uniform kernel, zero bias
@@ -28,6 +28,27 @@
  * borrowed for the call only. Errors: functions return an nb_status (NB_OK is 0)
  * or NULL and leave a message in nb_last_error(); nothing aborts on bad input.
  *
+ * Functional models (Keras's functional API): inputs and layer calls on symbolic
+ * tensors, so layers can be shared, branches added back (residuals) and any
+ * graph built:
+ *
+ *     nb_model *m = nb_model_new();
+ *     nb_sym x = nb_model_input(m, NB_F32, 1, (int[]){64});
+ *     nb_layer *d = nb_layer_dense(m, 64, NB_RELU);
+ *     nb_sym h = nb_call(d, x);
+ *     h = nb_call_n(nb_layer_add(m), 2, (nb_sym[]){x, h});  // residual
+ *     nb_model_set_output(m, nb_call(nb_layer_dense(m, 10, NB_LINEAR), h));
+ *
+ * A Sequential model is the special case of a chain: nb_add_layer calls a layer
+ * on the last output.
+ *
+ * Weights: a model keeps its weights, their gradients and its states (moving
+ * statistics) in three blocks of its own, the only copy: the training graph
+ * nb_compile builds and the inference graph of nb_predict bind those blocks, so
+ * nb_model_get_weights reads what the next step will use, even from fit's step
+ * callback. Gradients: nb_backward adds into the gradient block, the
+ * optimizer's step zeroes it; between steps it is all zero.
+ *
  * Determinism: kernels and shuffling draw from the model's seeded generator
  * (default seed NB_DEFAULT_SEED); the same seed and data give the same weights,
  * bit for bit, on the same build. */
@@ -52,6 +73,13 @@ extern "C" {
 #define NB_MAX_LAYERS 1024       /* most layers in a model */
 
 typedef struct nb_model nb_model;
+typedef struct nb_layer nb_layer; /* owned by its model, freed with it */
+
+/* A symbolic tensor of a model being built: the id of a model input or of a
+ * layer call's output. A negative value means the call that made it failed; it
+ * can be passed on (calls on it return -1 without a new message) and is reported
+ * once by nb_model_set_output. */
+typedef int nb_sym;
 
 /* Loss functions (Keras names; reduction: mean over the batch). */
 typedef enum nb_loss {
@@ -71,8 +99,52 @@ const char *nb_loss_name(nb_loss loss);
  * (NB_ERR_ARG, NB_ERR_NOMEM). Free with nb_model_free. */
 nb_model *nb_sequential(int input_width);
 
-/* Free the model and everything it owns (optimizer included). NULL is a no-op. */
+/* A new Sequential model whose samples have the given shape (without the batch
+ * axis; 1..NB_MAX_DIMS-1 dimensions), e.g. (28, 28, 1) images. */
+nb_model *nb_sequential_shape(int ndim, const int *shape);
+
+/* A new, empty functional model: add inputs with nb_model_input, call layers,
+ * then nb_model_set_output. NULL when out of memory. */
+nb_model *nb_model_new(void);
+
+/* Free the model and everything it owns (layers, optimizer). NULL is a no-op. */
 void nb_model_free(nb_model *m);
+
+/* An input of the model: dtype NB_F32 (features) or NB_I32 (token ids), shape of
+ * one sample without the batch axis. At most 4 inputs; fit, evaluate and predict
+ * feed models with one. -1 with nb_last_error on bad arguments or after compile. */
+nb_sym nb_model_input(nb_model *m, nb_dtype dtype, int ndim, const int *shape);
+
+/* Apply layer L (of model m) to x / to n inputs: the output's symbolic tensor.
+ * The first call fixes the layer's input shapes and draws its weights; later
+ * calls share those weights and need the same shapes (NB_ERR_SHAPE otherwise).
+ * -1 with nb_last_error on a bad call; -1 without a new message when an input is
+ * already -1. */
+nb_sym nb_call(nb_layer *L, nb_sym x);
+nb_sym nb_call_n(nb_layer *L, int n, const nb_sym *xs);
+
+/* Make y the model's output (the last layer call when never set). Reports the
+ * first failed call's status when y is -1. */
+nb_status nb_model_set_output(nb_model *m, nb_sym y);
+
+/* Sequential: call L on the model's current output and make it the new output.
+ * NB_ERR_ARG for a NULL layer (its constructor failed: nb_last_error says why)
+ * or a functional model; the call's status otherwise (the layer is dropped). */
+nb_status nb_add_layer(nb_model *m, nb_layer *L);
+
+/* ---- Layers ----------------------------------------------------------------
+ * Each constructor returns a new layer owned by m (named after its kind:
+ * "dense", "dense_1", ...), or NULL with nb_last_error (NB_ERR_ARG for settings
+ * out of range, NB_ERR_STATE once m is compiled). Weights are drawn at the
+ * layer's first call from the model's generator. */
+
+/* Dense(units, activation) over the last axis: kernel (in, units) Glorot-uniform,
+ * bias zero. On inputs of more than one axis it applies to every position. */
+nb_layer *nb_layer_dense(nb_model *m, int units, nb_activation activation);
+/* Flatten: (B, d1, ..., dn) -> (B, d1 * ... * dn). */
+nb_layer *nb_layer_flatten(nb_model *m);
+/* Add: the sum of 2..8 inputs of one shape (residual connections). */
+nb_layer *nb_layer_add(nb_model *m);
 
 /* Append Dense(units, activation): kernel (in, units) drawn Glorot-uniform
  * U[-l, l], l = sqrt(6 / (in + units)), from the model's generator; bias zero.
@@ -87,19 +159,27 @@ nb_status nb_add_dense(nb_model *m, int units, nb_activation activation);
  * starts from this seed. NB_ERR_STATE after nb_compile. */
 nb_status nb_model_set_seed(nb_model *m, uint64_t seed);
 
-/* Shape queries (0 for NULL or an index out of range). */
-int nb_model_input_width(const nb_model *m);
-int nb_model_output_width(const nb_model *m); /* units of the last layer; input width when no layer */
+/* Shape queries (0 / NULL for NULL or an index out of range). */
+int nb_model_input_width(const nb_model *m);  /* values per sample of the first input */
+int nb_model_output_width(const nb_model *m); /* values per sample of the output; the input's when no layer */
 int nb_model_layer_count(const nb_model *m);
-int nb_model_layer_units(const nb_model *m, int i);
-nb_activation nb_model_layer_activation(const nb_model *m, int i);
+const char *nb_model_layer_name(const nb_model *m, int i); /* "conv2d_1" */
+const char *nb_model_layer_kind(const nb_model *m, int i); /* Keras's class: "Conv2D" */
+int nb_model_layer_units(const nb_model *m, int i);        /* a Dense layer's units, else 0 */
+nb_activation nb_model_layer_activation(const nb_model *m, int i); /* a Dense layer's, else NB_LINEAR */
 
 /* ---- Weights --------------------------------------------------------------
  * All weights form one array, layer by layer: kernel (in, units) row-major, then
  * bias (units). */
 
-/* Number of weights (trainable parameters). */
+/* Number of weights (trainable parameters), and of state values (non-trainable:
+ * batch normalisation's moving statistics). */
 size_t nb_model_param_count(const nb_model *m);
+size_t nb_model_state_count(const nb_model *m);
+
+/* The weights themselves (nb_model_param_count floats, borrowed: the model's
+ * only copy, valid until the model is changed or freed). NULL for NULL. */
+const float *nb_model_weights(const nb_model *m);
 
 /* Copy the n = nb_model_param_count weights out / in. NB_ERR_ARG for NULL or a
  * wrong n. Setting weights keeps the optimizer state. */
@@ -143,7 +223,8 @@ nb_optimizer *nb_model_optimizer(nb_model *m);
 typedef struct nb_dataset {
     int n;                     /* samples */
     const float *x;            /* (n, input_width) features, or */
-    const uint8_t *x_u8;       /* (n, input_width) bytes, multiplied by x_scale as each batch is gathered */
+    const uint8_t *x_u8;       /* (n, input_width) bytes, multiplied by x_scale as each batch is gathered, or */
+    const int32_t *x_i32;      /* (n, input_width) token ids, for a model whose input is NB_I32 */
     float x_scale;             /* for x_u8; 0 means 1 (e.g. 1/255.0f for pixels) */
     const int32_t *labels;     /* (n) class ids (sparse categorical), or */
     const uint8_t *labels_u8;  /* (n) class ids as bytes */
@@ -213,16 +294,28 @@ nb_status nb_fit_data(nb_model *m, const nb_dataset *data, const nb_fit_opts *op
 nb_status nb_evaluate(nb_model *m, const float *x, const void *y, int n, float *loss, float *accuracy);
 nb_status nb_evaluate_data(nb_model *m, const nb_dataset *data, float *loss, float *accuracy);
 
-/* Outputs of the last layer for n samples into out (n, output_width): logits for
- * a linear last layer, probabilities for a softmax one. Batches of 256; no
- * compile needed. NB_ERR_ARG for bad arguments. */
+/* Outputs of the model for n samples into out (n, output_width): logits for
+ * a linear last layer, probabilities for a softmax one. Runs an inference graph
+ * (no gradients, dropout off, batch norm on its moving statistics) bound to the
+ * model's weights, in batches of 1024; built at the first call, after which calls
+ * allocate nothing. No compile needed. NB_ERR_ARG for bad arguments; a failure
+ * to build the graph passes its status on (NB_ERR_NOMEM, NB_ERR_SHAPE, ...). */
 nb_status nb_predict(nb_model *m, const float *x, int n, float *out);
 nb_status nb_predict_data(nb_model *m, const nb_dataset *data, float *out);
 
 /* ---- Inspection ---------------------------------------------------------- */
 
-/* Print a Keras-like summary: one row per layer (name, type, output shape,
- * parameter count), then total / trainable / non-trainable parameters. */
+/* Compare the model's backward pass with central finite differences of its
+ * loss (nb_gradcheck) on the n samples of data as one batch, in training mode
+ * (dropout drawing the same mask in every pass) or inference mode. h: the step
+ * (<= 0: 1e-3). *worst receives the largest relative error. Leaves the weights
+ * unchanged and the gradients zero. Needs nb_compile; fails like nb_evaluate. */
+nb_status nb_model_gradcheck(nb_model *m, const nb_dataset *data, bool training, float h, double *worst);
+
+/* Print a Keras-like summary: one row per layer call (name, type, output shape
+ * "(None, 26, 26, 32)", weight count; functional models also list their inputs
+ * and what each call is connected to), then total / trainable / non-trainable
+ * parameters. */
 void nb_model_summary(const nb_model *m, FILE *out);
 
 /* ---- Files ----------------------------------------------------------------

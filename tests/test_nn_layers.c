@@ -1,0 +1,247 @@
+/* test_nn_layers.c — layers and functional models: building with symbolic
+ * tensors, shared layers, residual connections, the summary's shapes and
+ * connections, saving and loading any graph, gradients checked at layer level,
+ * and one home for the weights. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <nabla/nabla.h>
+#include "tmpdir.h"
+
+enum { N = 64, IN = 6, K = 3 };
+static float xs[N * IN];
+static int32_t ys[N];
+
+static int setup(void **state)
+{
+    nb_rng r;
+    nb_rng_seed(&r, 5);
+    for (int i = 0; i < N; i++) {
+        ys[i] = i % K;
+        for (int j = 0; j < IN; j++) xs[i * IN + j] = nb_rng_uniform_range(&r, -1, 1) + (j == ys[i] ? 1.5f : 0.0f);
+    }
+    return tmpdir_setup(state);
+}
+
+/* x -> dense(6, tanh) -> add(x, .) -> dense(3): a residual block. */
+static nb_model *residual(void)
+{
+    nb_model *m = nb_model_new();
+    nb_sym x = nb_model_input(m, NB_F32, 1, (int[]){IN});
+    nb_sym h = nb_call(nb_layer_dense(m, IN, NB_TANH), x);
+    h = nb_call_n(nb_layer_add(m), 2, (nb_sym[]){x, h});
+    assert_int_equal(nb_model_set_output(m, nb_call(nb_layer_dense(m, K, NB_LINEAR), h)), NB_OK);
+    return m;
+}
+
+static nb_status compile(nb_model *m)
+{
+    return nb_compile(m, &(nb_compile_opts){.loss = NB_SPARSE_CATEGORICAL_CROSSENTROPY, .from_logits = true,
+                                             .optimizer = nb_adam(0.01f)});
+}
+
+static const nb_fit_opts quiet = {.verbose = NB_VERBOSE_SILENT, .epochs = 20, .batch_size = 16};
+
+static void test_residual_trains(void **state)
+{
+    (void)state;
+    nb_model *m = residual();
+    assert_int_equal(nb_model_param_count(m), (size_t)(IN * IN + IN + IN * K + K));
+    assert_int_equal(compile(m), NB_OK);
+    float loss0, loss1, acc;
+    assert_int_equal(nb_evaluate(m, xs, ys, N, &loss0, &acc), NB_OK);
+    assert_int_equal(nb_fit(m, xs, ys, N, &quiet, NULL), NB_OK);
+    assert_int_equal(nb_evaluate(m, xs, ys, N, &loss1, &acc), NB_OK);
+    assert_true(loss1 < 0.5f * loss0);
+    assert_true(acc > 0.9f);
+    double worst;
+    nb_dataset d = {.n = 8, .x = xs, .labels = ys};
+    assert_int_equal(nb_model_gradcheck(m, &d, true, 1e-2f, &worst), NB_OK);
+    assert_true(worst < 2e-2);
+    nb_model_free(m);
+}
+
+/* One layer called twice shares its weights: counted once, one gradient sum. */
+static void test_shared_layer(void **state)
+{
+    (void)state;
+    nb_model *m = nb_model_new();
+    nb_sym x = nb_model_input(m, NB_F32, 1, (int[]){IN});
+    nb_layer *d = nb_layer_dense(m, IN, NB_TANH);
+    nb_sym h = nb_call(d, nb_call(d, x));
+    assert_int_equal(nb_model_set_output(m, nb_call(nb_layer_dense(m, K, NB_LINEAR), h)), NB_OK);
+    assert_int_equal(nb_model_param_count(m), (size_t)(IN * IN + IN + IN * K + K));
+    assert_int_equal(compile(m), NB_OK);
+    double worst;
+    nb_dataset data = {.n = 5, .x = xs, .labels = ys};
+    assert_int_equal(nb_model_gradcheck(m, &data, true, 1e-2f, &worst), NB_OK);
+    assert_true(worst < 2e-2);
+    /* a shared layer on another shape is refused, naming the layer */
+    nb_model *b = nb_model_new();
+    nb_sym a = nb_model_input(b, NB_F32, 1, (int[]){4});
+    nb_layer *e = nb_layer_dense(b, 3, NB_RELU);
+    nb_sym y = nb_call(e, a);
+    assert_int_equal(nb_call(e, y), -1);
+    assert_non_null(strstr(nb_last_error(), "dense"));
+    assert_non_null(strstr(nb_last_error(), "same shapes"));
+    nb_model_free(b);
+    nb_model_free(m);
+}
+
+static void test_bad_building(void **state)
+{
+    (void)state;
+    nb_model *m = nb_model_new();
+    nb_sym x = nb_model_input(m, NB_F32, 1, (int[]){4});
+    assert_int_equal(nb_model_input(m, NB_F32, 1, (int[]){0}), -1);
+    assert_int_equal(nb_model_input(m, (nb_dtype)7, 1, (int[]){4}), -1);
+    assert_null(nb_layer_dense(m, 0, NB_RELU));
+    assert_non_null(strstr(nb_last_error(), "units"));
+    assert_null(nb_layer_dense(m, 4, (nb_activation)99));
+    assert_int_equal(nb_call(NULL, x), -1);
+    /* Add of two shapes */
+    nb_sym h = nb_call(nb_layer_dense(m, 5, NB_RELU), x);
+    nb_sym bad = nb_call_n(nb_layer_add(m), 2, (nb_sym[]){x, h});
+    assert_int_equal(bad, -1);
+    assert_non_null(strstr(nb_last_error(), "(None, 4) and (None, 5)"));
+    /* a failure propagates to set_output, with its status */
+    nb_sym after = nb_call(nb_layer_dense(m, 2, NB_LINEAR), bad);
+    assert_int_equal(after, -1);
+    assert_int_equal(nb_model_set_output(m, after), NB_ERR_SHAPE);
+    assert_int_equal(nb_model_set_output(m, 12345), NB_ERR_ARG);
+    assert_int_equal(nb_model_set_output(m, x), NB_ERR_ARG); /* an input is no output */
+    /* a functional model is not Sequential */
+    assert_int_equal(nb_add_dense(m, 3, NB_RELU), NB_ERR_ARG);
+    /* a layer of another model */
+    nb_model *o = nb_sequential(4);
+    assert_int_equal(nb_add_layer(o, nb_layer_dense(m, 3, NB_RELU)), NB_ERR_ARG);
+    assert_int_equal(nb_add_layer(o, NULL), NB_ERR_ARG);
+    nb_model_free(o);
+    /* after compile nothing changes */
+    assert_int_equal(nb_model_set_output(m, h), NB_OK);
+    assert_int_equal(nb_compile(m, &(nb_compile_opts){.loss = NB_MEAN_SQUARED_ERROR, .optimizer = nb_sgd(0.1f)}), NB_OK);
+    assert_null(nb_layer_flatten(m));
+    assert_int_equal(nb_last_status(), NB_ERR_STATE);
+    assert_int_equal(nb_call(nb_layer_dense(m, 2, NB_RELU), h), -1);
+    nb_model_free(m);
+}
+
+static char *capture_summary(const nb_model *m)
+{
+    static char buf[8192];
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    nb_model_summary(m, f);
+    fclose(f);
+    return buf;
+}
+
+static void test_summary(void **state)
+{
+    (void)state;
+    nb_model *m = residual();
+    const char *s = capture_summary(m);
+    assert_non_null(strstr(s, "Model: \"functional\""));
+    assert_non_null(strstr(s, "Connected to"));
+    assert_non_null(strstr(s, "input_layer (InputLayer)"));
+    assert_non_null(strstr(s, "add (Add)"));
+    assert_non_null(strstr(s, "input_layer, dense"));
+    assert_non_null(strstr(s, "dense_1 (Dense)"));
+    assert_non_null(strstr(s, "(None, 3)"));
+    assert_non_null(strstr(s, "Total params: 63"));
+    nb_model_free(m);
+    m = nb_sequential_shape(3, (int[]){4, 4, 2});
+    assert_int_equal(nb_add_layer(m, nb_layer_flatten(m)), NB_OK);
+    assert_int_equal(nb_add_dense(m, 5, NB_RELU), NB_OK);
+    s = capture_summary(m);
+    assert_non_null(strstr(s, "flatten (Flatten)           (None, 32)"));
+    assert_non_null(strstr(s, "dense (Dense)               (None, 5)                 165"));
+    assert_null(strstr(s, "Connected to"));
+    nb_model_free(m);
+}
+
+static void test_save_load_functional(void **state)
+{
+    (void)state;
+    nb_model *m = residual();
+    assert_int_equal(compile(m), NB_OK);
+    nb_fit_opts o = quiet;
+    o.epochs = 2;
+    assert_int_equal(nb_fit(m, xs, ys, N, &o, NULL), NB_OK);
+    assert_int_equal(nb_save(m, at("f.nb")), NB_OK);
+    nb_model *l = nb_load(at("f.nb"));
+    assert_non_null(l);
+    assert_int_equal(nb_model_layer_count(l), 3);
+    assert_string_equal(nb_model_layer_kind(l, 1), "Add");
+    assert_string_equal(nb_model_layer_name(l, 2), "dense_1");
+    float pm[N * K], pl[N * K];
+    assert_int_equal(nb_predict(m, xs, N, pm), NB_OK);
+    assert_int_equal(nb_predict(l, xs, N, pl), NB_OK);
+    assert_memory_equal(pm, pl, sizeof pm);
+    /* training resumes identically */
+    o.seed = 9;
+    assert_int_equal(nb_fit(m, xs, ys, N, &o, NULL), NB_OK);
+    assert_int_equal(nb_fit(l, xs, ys, N, &o, NULL), NB_OK);
+    assert_memory_equal(nb_model_weights(m), nb_model_weights(l), nb_model_param_count(m) * sizeof(float));
+    nb_model_free(l);
+    nb_model_free(m);
+}
+
+/* The weights have one home: what fit's step callback reads is what the step
+ * just wrote, and predict sees it without any copy. */
+typedef struct probe {
+    nb_model *m;
+    float prev[64];
+    int changed, steps;
+} probe;
+
+static void on_step(void *ctx, int epoch, int step, int steps, double loss, double acc)
+{
+    (void)epoch, (void)step, (void)steps, (void)loss, (void)acc;
+    probe *p = ctx;
+    float now[64];
+    size_t n = nb_model_param_count(p->m);
+    assert_int_equal(nb_model_get_weights(p->m, now, n), NB_OK);
+    if (p->steps++ && memcmp(now, p->prev, n * sizeof *now) != 0) p->changed++;
+    memcpy(p->prev, now, n * sizeof *now);
+}
+
+static void test_one_home(void **state)
+{
+    (void)state;
+    probe p = {.m = residual()};
+    assert_int_equal(compile(p.m), NB_OK);
+    float before[N * K], after[N * K];
+    assert_int_equal(nb_predict(p.m, xs, N, before), NB_OK);
+    nb_fit_opts o = quiet;
+    o.epochs = 1;
+    o.on_step = on_step;
+    o.ctx = &p;
+    assert_int_equal(nb_fit(p.m, xs, ys, N, &o, NULL), NB_OK);
+    assert_int_equal(p.steps, 4);
+    assert_int_equal(p.changed, 3); /* every step's callback sees the previous step's update */
+    assert_int_equal(nb_predict(p.m, xs, N, after), NB_OK);
+    assert_memory_not_equal(before, after, sizeof before);
+    /* setting weights is seen by the next predict */
+    float zero[64] = {0};
+    assert_int_equal(nb_model_set_weights(p.m, zero, nb_model_param_count(p.m)), NB_OK);
+    assert_int_equal(nb_predict(p.m, xs, N, after), NB_OK);
+    for (int i = 0; i < N * K; i++) assert_true(after[i] == 0.0f);
+    nb_model_free(p.m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_residual_trains), cmocka_unit_test(test_shared_layer),
+        cmocka_unit_test(test_bad_building),    cmocka_unit_test(test_summary),
+        cmocka_unit_test(test_save_load_functional), cmocka_unit_test(test_one_home),
+    };
+    return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
+}
