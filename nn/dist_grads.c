@@ -111,7 +111,7 @@ nb_status nb_dist_grads_ready(nb_dist_grads *d, size_t done_from)
 nb_status nb_dist_grads_finish(nb_dist_grads *d)
 {
     if (!d) return nb_fail(NB_ERR_ARG, "nb_dist_grads_finish: d is NULL");
-    if (d->overlap) {
+    if (d->overlap || d->next > 0) { /* buckets already in flight keep their way */
         start_from(d, 0);
         nb_status s = nb__dist_wait(d->reqs, d->next);
         if (s != NB_OK && d->err == NB_OK) d->err = s;

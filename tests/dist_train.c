@@ -182,6 +182,17 @@ int main(int argc, char **argv)
     }
     opts o = parse(argc, argv);
     int rank = nb_dist_rank();
+    /* the plain collectives: the mean of rank + 1 is (P + 1) / 2 (up to the rounding
+     * of the factor 1/P); the sum of 1 is P */
+    float v[3] = {(float)rank + 1, 2.0f * ((float)rank + 1), -1};
+    double c[2] = {1, (double)rank};
+    nb_status s = nb_dist_allreduce_mean(v, 3);
+    if (s == NB_OK) s = nb_dist_sum(c, 2);
+    int P = nb_dist_size();
+    if (s == NB_OK && (fabsf(v[0] - (P + 1) / 2.0f) > 1e-6f * P || fabsf(v[1] - (P + 1)) > 1e-6f * P || v[2] != -1 || c[0] != P ||
+                       c[1] != P * (P - 1) / 2.0))
+        s = nb_fail(NB_ERR_NUMERIC, "allreduce: got mean %g %g %g, sum %g %g", v[0], v[1], v[2], c[0], c[1]);
+    if (nb_dist_agree(s, NULL) != NB_OK) return stop("before step", 0);
     make_data();
     if (rank == o.differ_rank) X[3] += 1e-3f;
     if (nb_dist_check_same(X, sizeof X, "data set") != NB_OK) return stop("before step", 0);

@@ -135,7 +135,8 @@ typedef struct nb_dist_grads nb_dist_grads;
 
 /* A gradient averager for the block grad (n > 0 floats, borrowed: it must
  * outlive the object), in buckets of bucket_bytes (0: the default; rounded down
- * to whole floats, at least one). Overlap is on. Allocates once, here; the steps
+ * to whole floats, at least one). n and bucket_bytes must be the same on every
+ * rank (the buckets are matched by position). Overlap is on. Allocates once, here; the steps
  * allocate nothing. NULL with nb_last_error on NULL grad or n == 0 (NB_ERR_ARG)
  * or out of memory. Free with nb_dist_grads_free. */
 nb_dist_grads *nb_dist_grads_new(float *grad, size_t n, size_t bucket_bytes);
@@ -188,8 +189,8 @@ nb_status nb_dist_grads_attach(nb_dist_grads *d, nb_graph *g);
 int nb_dist_grads_bucket_count(const nb_dist_grads *d);
 int nb_dist_grads_started(const nb_dist_grads *d);
 
-/* Detach from the graph, wait for any bucket still in flight, and free. NULL is
- * a no-op. */
+/* Detach from the graph, wait for any bucket still in flight (collective when
+ * some are: call nb_dist_grads_finish first), and free. NULL is a no-op. */
 void nb_dist_grads_free(nb_dist_grads *d);
 
 #ifdef __cplusplus
