@@ -241,6 +241,28 @@ static void test_conv_input_no_grad(void **state)
     }
 }
 
+/* A frozen kernel (an input): dx alone, right, also on a second backward (which
+ * rebuilds col after dx's pass reused its buffer). */
+static void test_conv_frozen_kernel(void **state)
+{
+    (void)state;
+    for (size_t ci = 0; ci < N_CASES; ci++) {
+        const conv_case *c = &conv_cases[ci];
+        nb_graph *g = nb_graph_new();
+        nb_tensor *x = tensor4(g, true, CB, c->H, c->W, CC), *k = tensor4(g, false, c->KH, c->KW, CC, CO);
+        fill(x, -1, 1), fill(k, -1, 1);
+        nb_tensor *loss = weighted_loss(g, nb_conv2d(g, x, k, NULL, c->sh, c->sw, c->pad, c->dh, c->dw));
+        conv_ref r = ref_conv(c, x->data, k->data, NULL, upstream(loss));
+        nb_zero_grad(g);
+        assert_int_equal(nb_backward(g, loss), NB_OK);
+        assert_int_equal(nb_backward(g, loss), NB_OK);
+        for (size_t i = 0; i < x->size; i++) r.dx[i] *= 2;
+        assert_matches("dx", x->grad, r.dx, x->size, 1e-5);
+        free_ref(&r);
+        nb_graph_free(g);
+    }
+}
+
 /* The batch follows the input; the description reads as the layer would. */
 static void test_conv_batch_and_describe(void **state)
 {
@@ -254,6 +276,16 @@ static void test_conv_batch_and_describe(void **state)
     nb_graph_print(n.g, f);
     fclose(f);
     if (!strstr(buf, "3x3 stride 2 same")) fail_msg("print lacks the conv description:\n%s", buf);
+    free(buf);
+    nb_tensor *p = nb_max_pool2d(n.g, n.y, 2, 2, 2, 2, NB_PAD_VALID);
+    nb_tensor *d = nb_conv2d(n.g, n.y, tensor4(n.g, true, 1, 1, CO, 2), NULL, 2, 1, NB_PAD_VALID, 2, 2);
+    assert_non_null(p);
+    assert_non_null(d);
+    f = open_memstream(&buf, &len);
+    nb_graph_print(n.g, f);
+    fclose(f);
+    if (!strstr(buf, "pool 2x2 stride 2 valid") || !strstr(buf, "1x1 stride 2x1 valid dilation 2"))
+        fail_msg("print lacks the pool / dilated conv descriptions:\n%s", buf);
     free(buf);
     assert_int_equal(nb_input_set_batch(n.x, 1), NB_OK);
     fill(n.x, -1, 1);
@@ -684,6 +716,7 @@ int main(void)
         cmocka_unit_test_setup(test_conv_values, setup),
         cmocka_unit_test_setup(test_conv_gradcheck, setup),
         cmocka_unit_test_setup(test_conv_input_no_grad, setup),
+        cmocka_unit_test_setup(test_conv_frozen_kernel, setup),
         cmocka_unit_test_setup(test_conv_batch_and_describe, setup),
         cmocka_unit_test_setup(test_pool_values_and_gradcheck, setup),
         cmocka_unit_test_setup(test_max_pool_ties, setup),
