@@ -13,7 +13,8 @@
  * bare bli_sgemm calls (BLIS threaded with the same thread count): no im2col,
  * col2im, bias, relu or pooling, so no step can be faster. An inference forward
  * does the two forward GEMMs. The per-op rows come from nb_profile; a conv
- * row minus its GEMMs is its im2col / col2im and bias work.
+ * row minus its GEMMs (printed below it, one by one) is its im2col / col2im and
+ * bias work.
  *
  * Usage: bench_conv [--batch N] [--threads T] [--steps S] [--clock wall|cpu]
  *   default: batches 32 and 128, NB_NUM_THREADS or 1 thread, wall-clock time.
@@ -120,19 +121,28 @@ static void gemm_free(gemm_bufs *b)
     free(b->dcol2);
 }
 
-static void gemm_forward(gemm_bufs *b)
+/* The five products one by one (k = 0..4: conv1 forward, conv2 forward, conv1
+ * dkernel, conv2 dkernel, conv2 dcol), so the per-op rows can be set against them. */
+static const char *const gemm_names[5] = {"conv1 forward", "conv2 forward", "conv1 dkernel", "conv2 dkernel",
+                                          "conv2 dcol"};
+static void gemm_one(gemm_bufs *b, int k)
 {
     int m1 = b->B * 676, m2 = b->B * 121;
-    direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m1, 32, 9, b->col1, 9, 1, b->k1, 32, 1, 0.0f, b->y1, 32);
-    direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m2, 64, 288, b->col2, 288, 1, b->k2, 64, 1, 0.0f, b->y2, 64);
+    switch (k) {
+    case 0: direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m1, 32, 9, b->col1, 9, 1, b->k1, 32, 1, 0.0f, b->y1, 32); break;
+    case 1: direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m2, 64, 288, b->col2, 288, 1, b->k2, 64, 1, 0.0f, b->y2, 64); break;
+    case 2: direct_sgemm(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, 9, 32, m1, b->col1, 9, 1, b->y1, 32, 1, 1.0f, b->dk1, 32); break;
+    case 3: direct_sgemm(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, 288, 64, m2, b->col2, 288, 1, b->y2, 64, 1, 1.0f, b->dk2, 64); break;
+    default: direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, m2, 288, 64, b->y2, 64, 1, b->k2, 64, 1, 0.0f, b->dcol2, 288); break;
+    }
+}
+static void gemm_forward(gemm_bufs *b)
+{
+    gemm_one(b, 0), gemm_one(b, 1);
 }
 static void gemm_train(gemm_bufs *b)
 {
-    int m1 = b->B * 676, m2 = b->B * 121;
-    gemm_forward(b);
-    direct_sgemm(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, 9, 32, m1, b->col1, 9, 1, b->y1, 32, 1, 1.0f, b->dk1, 32);
-    direct_sgemm(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, 288, 64, m2, b->col2, 288, 1, b->y2, 64, 1, 1.0f, b->dk2, 64);
-    direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, m2, 288, 64, b->y2, 64, 1, b->k2, 64, 1, 0.0f, b->dcol2, 288);
+    for (int k = 0; k < 5; k++) gemm_one(b, k);
 }
 
 /* Median seconds per step of f over RUNS runs of `steps` steps. */
@@ -179,6 +189,13 @@ static int bench(int B, int steps)
     nb_profile_enable(false);
     printf("per op over %d training steps (batch %d):\n", steps, B);
     nb_profile_print(stdout);
+    printf("the same steps' GEMMs alone (bare bli_sgemm), ms in all:");
+    for (int k = 0; k < 5; k++) {
+        double tk;
+        TIME_MEDIAN(tk, steps, gemm_one(&gb, k));
+        printf("%s %s %.1f", k ? "," : "", gemm_names[k], tk * steps * 1e3);
+    }
+    printf("\n");
     nb_graph_free(n.g);
     gemm_free(&gb);
     return 0;
