@@ -200,7 +200,7 @@ nb_tensor *nb_global_avg_pool2d(nb_graph *g, nb_tensor *x);
  *   out = gamma * (x - mean) / sqrt(var + epsilon) + beta.
  * gamma, beta: (C) parameters, or NULL for 1 and 0 (Keras's scale / center off).
  * moving_mean, moving_var: (C) nb_state leaves (no gradient; Keras starts them at
- * 0 and 1, the caller fills them). Keras's defaults: momentum NB_BN_MOMENTUM
+ * 0 and 1, the caller fills them; any other kind of tensor is NB_ERR_ARG). Keras's defaults: momentum NB_BN_MOMENTUM
  * (0.99), epsilon NB_BN_EPSILON (1e-3). The evaluation done when the node is
  * built does NOT update the moving statistics (building a graph is not a training
  * step: a model may build several graphs over the same state); every later
