@@ -13,10 +13,14 @@
  * bare bli_sgemm calls (BLIS threaded with the same thread count): no im2col,
  * col2im, bias, relu or pooling, so no step can be faster. An inference forward
  * does the two forward GEMMs. The per-op rows come from nb_profile; a conv
- * row minus its GEMMs is its im2col / col2im and bias work.
+ * row minus its GEMMs (printed below it, one by one) is its im2col / col2im and
+ * bias work.
  *
- * Usage: bench_conv [--batch N] [--threads T] [--steps S]
- *   default: batches 32 and 128, NB_NUM_THREADS or 1 thread.
+ * Usage: bench_conv [--batch N] [--threads T] [--steps S] [--clock wall|cpu]
+ *   default: batches 32 and 128, NB_NUM_THREADS or 1 thread, wall-clock time.
+ *   --clock cpu times with the process's CPU clock instead: on a busy shared
+ *   machine this keeps other programs' time out of a ONE-thread run (with more
+ *   threads it adds up every thread's time, spinning included, so use wall).
  * Each figure is the median of RUNS runs of `steps` steps. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +32,12 @@
 
 enum { RUNS = 5 };
 
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(bench_clock, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -115,19 +121,28 @@ static void gemm_free(gemm_bufs *b)
     free(b->dcol2);
 }
 
-static void gemm_forward(gemm_bufs *b)
+/* The five products one by one (k = 0..4: conv1 forward, conv2 forward, conv1
+ * dkernel, conv2 dkernel, conv2 dcol), so the per-op rows can be set against them. */
+static const char *const gemm_names[5] = {"conv1 forward", "conv2 forward", "conv1 dkernel", "conv2 dkernel",
+                                          "conv2 dcol"};
+static void gemm_one(gemm_bufs *b, int k)
 {
     int m1 = b->B * 676, m2 = b->B * 121;
-    direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m1, 32, 9, b->col1, 9, 1, b->k1, 32, 1, 0.0f, b->y1, 32);
-    direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m2, 64, 288, b->col2, 288, 1, b->k2, 64, 1, 0.0f, b->y2, 64);
+    switch (k) {
+    case 0: direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m1, 32, 9, b->col1, 9, 1, b->k1, 32, 1, 0.0f, b->y1, 32); break;
+    case 1: direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m2, 64, 288, b->col2, 288, 1, b->k2, 64, 1, 0.0f, b->y2, 64); break;
+    case 2: direct_sgemm(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, 9, 32, m1, b->col1, 9, 1, b->y1, 32, 1, 1.0f, b->dk1, 32); break;
+    case 3: direct_sgemm(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, 288, 64, m2, b->col2, 288, 1, b->y2, 64, 1, 1.0f, b->dk2, 64); break;
+    default: direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, m2, 288, 64, b->y2, 64, 1, b->k2, 64, 1, 0.0f, b->dcol2, 288); break;
+    }
+}
+static void gemm_forward(gemm_bufs *b)
+{
+    gemm_one(b, 0), gemm_one(b, 1);
 }
 static void gemm_train(gemm_bufs *b)
 {
-    int m1 = b->B * 676, m2 = b->B * 121;
-    gemm_forward(b);
-    direct_sgemm(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, 9, 32, m1, b->col1, 9, 1, b->y1, 32, 1, 1.0f, b->dk1, 32);
-    direct_sgemm(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, 288, 64, m2, b->col2, 288, 1, b->y2, 64, 1, 1.0f, b->dk2, 64);
-    direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, m2, 288, 64, b->y2, 64, 1, b->k2, 64, 1, 0.0f, b->dcol2, 288);
+    for (int k = 0; k < 5; k++) gemm_one(b, k);
 }
 
 /* Median seconds per step of f over RUNS runs of `steps` steps. */
@@ -159,12 +174,13 @@ static int bench(int B, int steps)
     nb_graph_set_training(n.g, false);
     TIME_MEDIAN(ti, steps, infer_step(&n));
     TIME_MEDIAN(tgi, steps, gemm_forward(&gb));
-    printf("nabla conv train batch=%d threads=%d blis=%s step_ms=%.3f samples_per_s=%.0f gflops=%.1f "
+    const char *clk = bench_clock == CLOCK_MONOTONIC ? "wall" : "cpu";
+    printf("nabla conv train batch=%d threads=%d blis=%s clock=%s step_ms=%.3f samples_per_s=%.0f gflops=%.1f "
            "gemm_floor_ms=%.3f gemm_floor_samples_per_s=%.0f ratio=%.2f\n",
-           B, nb_get_num_threads(), arch, tt * 1e3, B / tt, train_flops * B / tt * 1e-9, tg * 1e3, B / tg, tt / tg);
-    printf("nabla conv infer batch=%d threads=%d blis=%s step_ms=%.3f samples_per_s=%.0f gflops=%.1f "
+           B, nb_get_num_threads(), arch, clk, tt * 1e3, B / tt, train_flops * B / tt * 1e-9, tg * 1e3, B / tg, tt / tg);
+    printf("nabla conv infer batch=%d threads=%d blis=%s clock=%s step_ms=%.3f samples_per_s=%.0f gflops=%.1f "
            "gemm_floor_ms=%.3f gemm_floor_samples_per_s=%.0f ratio=%.2f\n",
-           B, nb_get_num_threads(), arch, ti * 1e3, B / ti, infer_flops * B / ti * 1e-9, tgi * 1e3, B / tgi, ti / tgi);
+           B, nb_get_num_threads(), arch, clk, ti * 1e3, B / ti, infer_flops * B / ti * 1e-9, tgi * 1e3, B / tgi, ti / tgi);
     /* where a training step goes, per op */
     nb_graph_set_training(n.g, true);
     nb_profile_reset();
@@ -173,6 +189,13 @@ static int bench(int B, int steps)
     nb_profile_enable(false);
     printf("per op over %d training steps (batch %d):\n", steps, B);
     nb_profile_print(stdout);
+    printf("the same steps' GEMMs alone (bare bli_sgemm), ms in all:");
+    for (int k = 0; k < 5; k++) {
+        double tk;
+        TIME_MEDIAN(tk, steps, gemm_one(&gb, k));
+        printf("%s %s %.1f", k ? "," : "", gemm_names[k], tk * steps * 1e3);
+    }
+    printf("\n");
     nb_graph_free(n.g);
     gemm_free(&gb);
     return 0;
@@ -185,8 +208,10 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--threads")) nb_set_num_threads(atoi(argv[i + 1]));
         else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--clock") && !strcmp(argv[i + 1], "cpu")) bench_clock = CLOCK_PROCESS_CPUTIME_ID;
+        else if (!strcmp(argv[i], "--clock") && !strcmp(argv[i + 1], "wall")) bench_clock = CLOCK_MONOTONIC;
         else {
-            fprintf(stderr, "usage: bench_conv [--batch N] [--threads T] [--steps S]\n");
+            fprintf(stderr, "usage: bench_conv [--batch N] [--threads T] [--steps S] [--clock wall|cpu]\n");
             return 2;
         }
     }

@@ -121,13 +121,18 @@ static nb_status max_forward(nb_tensor *t)
     over_images(t, max_forward_images);
     return NB_OK;
 }
-static void max_backward(nb_tensor *t)
+/* dx[arg] += dy; the maxima of image b lie in image b, so images split cleanly */
+static void max_backward_images(nb_tensor *t, int b0, int b1)
 {
     float *restrict dx = t->src[0]->grad;
-    if (!dx) return;
+    const size_t per_image = t->size / (size_t)t->shape[0];
     const int32_t *restrict arg = (const int32_t *)(const void *)t->scratch;
     const float *restrict dy = t->grad;
-    for (size_t o = 0; o < t->size; o++) dx[arg[o]] += dy[o];
+    for (size_t o = (size_t)b0 * per_image; o < (size_t)b1 * per_image; o++) dx[arg[o]] += dy[o];
+}
+static void max_backward(nb_tensor *t)
+{
+    if (t->src[0]->grad) over_images(t, max_backward_images);
 }
 
 /* ---- avg_pool2d: out = mean of the window's elements inside the image ---- */

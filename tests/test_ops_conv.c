@@ -241,6 +241,28 @@ static void test_conv_input_no_grad(void **state)
     }
 }
 
+/* A frozen kernel (an input): dx alone, right, also on a second backward (which
+ * rebuilds col after dx's pass reused its buffer). */
+static void test_conv_frozen_kernel(void **state)
+{
+    (void)state;
+    for (size_t ci = 0; ci < N_CASES; ci++) {
+        const conv_case *c = &conv_cases[ci];
+        nb_graph *g = nb_graph_new();
+        nb_tensor *x = tensor4(g, true, CB, c->H, c->W, CC), *k = tensor4(g, false, c->KH, c->KW, CC, CO);
+        fill(x, -1, 1), fill(k, -1, 1);
+        nb_tensor *loss = weighted_loss(g, nb_conv2d(g, x, k, NULL, c->sh, c->sw, c->pad, c->dh, c->dw));
+        conv_ref r = ref_conv(c, x->data, k->data, NULL, upstream(loss));
+        nb_zero_grad(g);
+        assert_int_equal(nb_backward(g, loss), NB_OK);
+        assert_int_equal(nb_backward(g, loss), NB_OK);
+        for (size_t i = 0; i < x->size; i++) r.dx[i] *= 2;
+        assert_matches("dx", x->grad, r.dx, x->size, 1e-5);
+        free_ref(&r);
+        nb_graph_free(g);
+    }
+}
+
 /* The batch follows the input; the description reads as the layer would. */
 static void test_conv_batch_and_describe(void **state)
 {
@@ -254,6 +276,16 @@ static void test_conv_batch_and_describe(void **state)
     nb_graph_print(n.g, f);
     fclose(f);
     if (!strstr(buf, "3x3 stride 2 same")) fail_msg("print lacks the conv description:\n%s", buf);
+    free(buf);
+    nb_tensor *p = nb_max_pool2d(n.g, n.y, 2, 2, 2, 2, NB_PAD_VALID);
+    nb_tensor *d = nb_conv2d(n.g, n.y, tensor4(n.g, true, 1, 1, CO, 2), NULL, 2, 1, NB_PAD_VALID, 2, 2);
+    assert_non_null(p);
+    assert_non_null(d);
+    f = open_memstream(&buf, &len);
+    nb_graph_print(n.g, f);
+    fclose(f);
+    if (!strstr(buf, "pool 2x2 stride 2 valid") || !strstr(buf, "1x1 stride 2x1 valid dilation 2"))
+        fail_msg("print lacks the pool / dilated conv descriptions:\n%s", buf);
     free(buf);
     assert_int_equal(nb_input_set_batch(n.x, 1), NB_OK);
     fill(n.x, -1, 1);
@@ -400,18 +432,22 @@ typedef struct bn_net {
 
 enum { BN_C = 3 };
 
-static bn_net build_bn(bool training, bool affine, int ndim, const int *shape, float momentum, float eps)
+enum { BN_GAMMA = 1, BN_BETA = 2, BN_AFFINE = 3 };
+
+/* x of the given shape (last axis BN_C) as a parameter; gamma and/or beta per `affine`. */
+static bn_net build_bn(bool training, int affine, int ndim, const int *shape, float momentum, float eps)
 {
     bn_net n = {.g = nb_graph_new()};
     nb_graph_set_training(n.g, training);
     n.x = nb_param(n.g, ndim, shape);
-    n.gamma = affine ? nb_param(n.g, 1, (int[]){BN_C}) : NULL;
-    n.beta = affine ? nb_param(n.g, 1, (int[]){BN_C}) : NULL;
+    n.gamma = affine & BN_GAMMA ? nb_param(n.g, 1, (int[]){BN_C}) : NULL;
+    n.beta = affine & BN_BETA ? nb_param(n.g, 1, (int[]){BN_C}) : NULL;
     n.mm = nb_state(n.g, 1, (int[]){BN_C});
     n.mv = nb_state(n.g, 1, (int[]){BN_C});
     fill(n.x, -2, 3);
     for (size_t i = 0; i < n.x->size; i += 3) n.x->data[i] = 4.0f * n.x->data[i] + 1.0f; /* channel 0 wider */
-    if (affine) fill(n.gamma, 0.5f, 1.5f), fill(n.beta, -1, 1);
+    if (n.gamma) fill(n.gamma, 0.5f, 1.5f);
+    if (n.beta) fill(n.beta, -1, 1);
     fill(n.mm, -0.5f, 0.5f);
     fill(n.mv, 0.5f, 2.0f);
     n.y = nb_batch_norm(n.g, n.x, n.gamma, n.beta, n.mm, n.mv, momentum, eps);
@@ -447,7 +483,7 @@ static void test_batch_norm_training(void **state)
 {
     (void)state;
     const float m = 0.9f, eps = 1e-3f;
-    bn_net n = build_bn(true, true, 4, (int[]){2, 3, 2, BN_C}, m, eps);
+    bn_net n = build_bn(true, BN_AFFINE, 4, (int[]){2, 3, 2, BN_C}, m, eps);
     size_t N = n.x->size / BN_C;
     double mean[BN_C], var[BN_C], mm0[BN_C], mv0[BN_C];
     ref_moments(n.x->data, N, mean, var);
@@ -466,18 +502,24 @@ static void test_batch_norm_training(void **state)
     nb_tensor *params[] = {n.x, n.gamma, n.beta};
     assert_gradcheck(n.g, n.loss, params, 3);
     nb_graph_free(n.g);
-    /* no gamma / beta, rank 2, Keras's defaults */
-    n = build_bn(true, false, 2, (int[]){5, BN_C}, NB_BN_MOMENTUM, NB_BN_EPSILON);
-    ref_moments(n.x->data, 5, mean, var);
-    check_bn_values(&n, mean, var, NB_BN_EPSILON);
-    assert_gradcheck(n.g, n.loss, &n.x, 1);
-    nb_graph_free(n.g);
+    /* rank 2, Keras's defaults; no gamma / beta, gamma only, beta only */
+    for (int affine = 0; affine < 3; affine++) {
+        n = build_bn(true, affine, 2, (int[]){5, BN_C}, NB_BN_MOMENTUM, NB_BN_EPSILON);
+        ref_moments(n.x->data, 5, mean, var);
+        check_bn_values(&n, mean, var, NB_BN_EPSILON);
+        nb_tensor *some[3] = {n.x};
+        int k = 1;
+        if (n.gamma) some[k++] = n.gamma;
+        if (n.beta) some[k++] = n.beta;
+        assert_gradcheck(n.g, n.loss, some, k);
+        nb_graph_free(n.g);
+    }
 }
 
 static void test_batch_norm_inference(void **state)
 {
     (void)state;
-    for (int affine = 0; affine < 2; affine++) {
+    for (int affine = 0; affine <= BN_AFFINE; affine += BN_AFFINE) {
         bn_net n = build_bn(false, affine, 3, (int[]){2, 4, BN_C}, NB_BN_MOMENTUM, NB_BN_EPSILON);
         double mean[BN_C], var[BN_C];
         float mm0[BN_C], mv0[BN_C];
@@ -503,7 +545,7 @@ static void test_batch_norm_inference(void **state)
 static void test_batch_norm_describe(void **state)
 {
     (void)state;
-    bn_net n = build_bn(true, true, 2, (int[]){4, BN_C}, NB_BN_MOMENTUM, NB_BN_EPSILON);
+    bn_net n = build_bn(true, BN_AFFINE, 2, (int[]){4, BN_C}, NB_BN_MOMENTUM, NB_BN_EPSILON);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -630,6 +672,43 @@ static void test_threads(void **state)
     nb_graph_free(g);
 }
 
+/* Pooling over a large input, split by images over 2 threads: the references'
+ * values and gradients (compared on three channels of 64 at a time). */
+static void test_pool_threads(void **state)
+{
+    (void)state;
+    nb_set_num_threads(2);
+    for (size_t pi = 0; pi < 3; pi++)
+        for (int is_max = 0; is_max < 2; is_max++) {
+            pool_case c = pool_cases[pi];
+            c.H = 40, c.W = 36;
+            nb_graph *g = nb_graph_new();
+            nb_tensor *x = tensor4(g, true, CB, c.H, c.W, 64);
+            fill_distinct(x);
+            nb_tensor *py = build_pool(g, &c, is_max, x), *pl = weighted_loss(g, py);
+            double *want = malloc(sizeof(double) * py->size), *wdx = malloc(sizeof(double) * x->size);
+            nb_zero_grad(g);
+            assert_int_equal(nb_backward(g, pl), NB_OK);
+            /* the reference handles CC channels: compare channel by channel through a copy */
+            float *xc = malloc(sizeof(float) * CB * c.H * c.W * CC), *wc = malloc(sizeof(float) * py->size);
+            for (int ch0 = 0; ch0 + CC <= 64; ch0 += 21) {
+                size_t npix_x = (size_t)CB * c.H * c.W, npix_y = py->size / 64;
+                for (size_t p = 0; p < npix_x; p++)
+                    for (int q = 0; q < CC; q++) xc[p * CC + q] = x->data[p * 64 + ch0 + q];
+                for (size_t p = 0; p < npix_y; p++)
+                    for (int q = 0; q < CC; q++) wc[p * CC + q] = upstream(pl)[p * 64 + ch0 + q];
+                ref_pool(&c, is_max, xc, wc, want, wdx);
+                for (size_t p = 0; p < npix_y; p++)
+                    for (int q = 0; q < CC; q++) assert_float_equal(py->data[p * 64 + ch0 + q], want[p * CC + q], 1e-6 * fmax(1, fabs(want[p * CC + q])));
+                for (size_t p = 0; p < npix_x; p++)
+                    for (int q = 0; q < CC; q++) assert_float_equal(x->grad[p * 64 + ch0 + q], wdx[p * CC + q], 1e-5);
+            }
+            free(want), free(wdx), free(xc), free(wc);
+            nb_graph_free(g);
+        }
+    nb_set_num_threads(1);
+}
+
 int main(void)
 {
     nb_set_num_threads(1);
@@ -637,6 +716,7 @@ int main(void)
         cmocka_unit_test_setup(test_conv_values, setup),
         cmocka_unit_test_setup(test_conv_gradcheck, setup),
         cmocka_unit_test_setup(test_conv_input_no_grad, setup),
+        cmocka_unit_test_setup(test_conv_frozen_kernel, setup),
         cmocka_unit_test_setup(test_conv_batch_and_describe, setup),
         cmocka_unit_test_setup(test_pool_values_and_gradcheck, setup),
         cmocka_unit_test_setup(test_max_pool_ties, setup),
@@ -647,6 +727,7 @@ int main(void)
         cmocka_unit_test_setup(test_bad_input, setup),
         cmocka_unit_test_setup(test_no_alloc_steady_state, setup),
         cmocka_unit_test_setup(test_threads, setup),
+        cmocka_unit_test_setup(test_pool_threads, setup),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     bli_finalize();

@@ -401,15 +401,16 @@ nb_tensor *nb_global_avg_pool2d(nb_graph *g, nb_tensor *x);
  * values per channel).
  *   training mode (nb_graph_training(g), read at every run):
  *     mean, var = the batch's per-channel mean and BIASED variance (Σ (x - mean)² / N,
- *     as tf.nn.moments computes it, which Keras uses for both normalising and the
- *     moving average; PyTorch feeds the unbiased one to its running variance);
+ *     as tf.nn.moments computes it; Keras 3 uses it both to normalise and for the
+ *     moving average, whereas PyTorch, and TensorFlow's fused kernel, feed the
+ *     unbiased Σ (x - mean)² / (N - 1) to the running variance);
  *     moving_mean = moving_mean * momentum + mean * (1 - momentum), the same for
  *     moving_var, updated in place once per nb_forward;
  *   inference mode: mean, var = moving_mean, moving_var (nothing is updated);
  *   out = gamma * (x - mean) / sqrt(var + epsilon) + beta.
  * gamma, beta: (C) parameters, or NULL for 1 and 0 (Keras's scale / center off).
  * moving_mean, moving_var: (C) nb_state leaves (no gradient; Keras starts them at
- * 0 and 1, the caller fills them). Keras's defaults: momentum NB_BN_MOMENTUM
+ * 0 and 1, the caller fills them; any other kind of tensor is NB_ERR_ARG). Keras's defaults: momentum NB_BN_MOMENTUM
  * (0.99), epsilon NB_BN_EPSILON (1e-3). The evaluation done when the node is
  * built does NOT update the moving statistics (building a graph is not a training
  * step: a model may build several graphs over the same state); every later
