@@ -441,6 +441,17 @@ static void test_activation_values(void **state)
     /* Keras's documented values: gelu(1) = 0.8413447 exact, 0.8411920 with the tanh form */
     assert_near(ge->data[7], 0.8413447, 1e-7, "gelu(1)");
     assert_near(gt->data[7], 0.8411920, 1e-7, "gelu(1) tanh");
+    /* a sweep: both gelu forms, silu and elu to float precision */
+    nb_tensor *sw = nb_input(g, NB_F32, 1, (int[]){4001});
+    for (int i = 0; i <= 4000; i++) sw->data[i] = -12.0f + 24.0f * (float)i / 4000.0f;
+    nb_tensor *se = nb_gelu(g, sw, false), *st = nb_gelu(g, sw, true), *ss = nb_silu(g, sw), *sl = nb_elu(g, sw);
+    for (int i = 0; i <= 4000; i++) {
+        double x = sw->data[i];
+        assert_near(se->data[i], gelu_ref(x, 0), 4e-7, "gelu sweep");
+        assert_near(st->data[i], gelu_ref(x, 1), 4e-7, "gelu tanh sweep");
+        assert_near(ss->data[i], x / (1 + exp(-x)), 4e-7, "silu sweep");
+        assert_near(sl->data[i], x > 0 ? x : expm1(x), 4e-7, "elu sweep");
+    }
     assert_int_equal(nb_check_numerics(g), NB_OK);
     nb_graph_free(g);
 }

@@ -182,7 +182,8 @@ nb_tensor *nb_elu(nb_graph *g, nb_tensor *a);
 /* Gaussian error linear unit, as Keras's gelu(x, approximate): the exact
  * 0.5 x (1 + erf(x / √2)) when approximate is false (Keras's default), or the
  * tanh form 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))) when true. The gradient
- * is that of the form chosen. */
+ * is that of the form chosen. Both are evaluated to float precision without
+ * libm calls (the erf form through a Chebyshev fit of erfc), so they vectorise. */
 nb_tensor *nb_gelu(nb_graph *g, nb_tensor *a, bool approximate);
 /* x * sigmoid(x) (Keras's silu, also swish); gradient s (1 + x (1 - s)). */
 nb_tensor *nb_silu(nb_graph *g, nb_tensor *a);
