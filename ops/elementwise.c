@@ -81,13 +81,21 @@ void nb_bcast_walk(const nb_bcast *p, size_t begin, size_t end, nb_bcast_fn fn, 
     }
 }
 
+/* Blocks of up to 1024 floats summed in 16 float lanes (vectorises), folded
+ * pairwise, each block's sum added in double; the tail in double. */
 double nb_sum_f(const float *x, size_t n)
 {
-    double acc[4] = {0, 0, 0, 0};
+    double s = 0;
     size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int l = 0; l < 4; l++) acc[l] += x[i + l];
-    double s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    while (n - i >= 16) {
+        size_t e = n - i >= 1024 ? i + 1024 : i + (n - i) / 16 * 16;
+        float acc[16] = {0};
+        for (; i < e; i += 16)
+            for (int l = 0; l < 16; l++) acc[l] += x[i + l];
+        for (int w = 8; w > 0; w /= 2)
+            for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+        s += acc[0];
+    }
     for (; i < n; i++) s += x[i];
     return s;
 }

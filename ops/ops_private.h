@@ -177,11 +177,12 @@ static inline void nb_no_params(const nb_tensor *t, float *p, float *q)
 
 /* Row softmax, the one kernel behind nb_softmax, nb_log_softmax, nb_softmax_rows
  * and the fused cross-entropies: p (k) = exp(z - max) / Σ exp(z - max) (p may
- * alias z). Returns log Σ exp(z - max), the sum taken in double over four
- * lanes, and writes max(z) to *mx, so lse(z) = *mx + return. */
+ * alias z). Returns log Σ exp(z - max), the sum taken by nb_sum_f and its log
+ * in double, and writes max(z) to *mx, so lse(z) = *mx + return. */
 float nb_softmax_row(float *p, const float *z, int k, float *mx);
 
-/* Sum of n floats in double over four lanes (vectorises; the order is fixed). */
+/* Sum of n floats: float lanes within blocks of 1024, the blocks added in
+ * double (vectorises; the order is fixed, so results do not depend on threads). */
 double nb_sum_f(const float *x, size_t n);
 
 

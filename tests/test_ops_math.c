@@ -785,8 +785,8 @@ static void test_softmax_kernel_shared(void **state)
 static void test_threads_same_result(void **state)
 {
     (void)state;
-    enum { R = 700, C = 150 }; /* 105000 elements: above the split threshold */
-    float *ref[6] = {0};
+    enum { R = 700, C = 150, N_OUT = 10 }; /* 105000 elements: above the split threshold */
+    float *ref[N_OUT] = {0};
     for (int threads = 1; threads <= 2; threads++) {
         nb_set_num_threads(threads);
         nb_rng_seed(&rng, 99);
@@ -795,16 +795,26 @@ static void test_threads_same_result(void **state)
         fill(a, -2, 2);
         fill(b, 0.5f, 2);
         fill(r, -1, 1);
-        nb_tensor *outs[4] = {nb_div(g, a, b), nb_add(g, a, r), nb_gelu(g, a, true), nb_exp(g, a)};
+        nb_tensor *outs[] = {nb_div(g, a, b),
+                             nb_add(g, a, r),
+                             nb_gelu(g, a, true),
+                             nb_exp(g, a),
+                             nb_reduce_sum(g, a, 1, (int[]){-1}, true),
+                             nb_logsumexp(g, b, 1, (int[]){1}, false),
+                             nb_reduce_max(g, a, 1, (int[]){-1}, false),
+                             nb_reduce_mean(g, b, 1, (int[]){0}, false)};
         nb_tensor *loss = nb_sum(g, nb_add(g, nb_add(g, outs[0], outs[1]), nb_mul(g, outs[2], outs[3])));
+        for (int k = 4; k < 8; k++) loss = nb_add(g, loss, nb_sum(g, outs[k]));
         assert_int_equal(nb_backward(g, loss), NB_OK);
-        float *got[6] = {outs[0]->data, outs[1]->data, outs[2]->data, outs[3]->data, a->grad, b->grad};
-        for (int k = 0; k < 6; k++) {
+        nb_tensor *got[N_OUT] = {outs[0], outs[1], outs[2], outs[3], outs[4], outs[5], outs[6], outs[7], a, b};
+        for (int k = 0; k < N_OUT; k++) {
+            const float *v = k < 8 ? got[k]->data : got[k]->grad;
+            size_t bytes = got[k]->size * sizeof(float);
             if (threads == 1) {
-                ref[k] = malloc(sizeof(float) * R * C);
-                memcpy(ref[k], got[k], sizeof(float) * R * C);
+                ref[k] = malloc(bytes);
+                memcpy(ref[k], v, bytes);
             } else {
-                assert_memory_equal(ref[k], got[k], sizeof(float) * R * C);
+                assert_memory_equal(ref[k], v, bytes);
                 free(ref[k]);
             }
         }
