@@ -239,6 +239,19 @@ static void test_broadcast_inputs_without_grad(void **state)
     assert_gradcheck(g, weighted_loss(g, y), "mul, a an input");
     nb_tensor *z = nb_sub(g, b, x); /* the broadcast operand first */
     assert_gradcheck(g, weighted_loss(g, z), "sub, b an input");
+    /* a scalar (0-d) operand, from a reduction */
+    nb_tensor *s = nb_reduce_mean(g, b, 0, NULL, false);
+    assert_int_equal(s->ndim, 0);
+    nb_tensor *q = nb_div(g, x, nb_add(g, s, nb_exp(g, b)));
+    assert_int_equal(q->ndim, 3);
+    assert_gradcheck(g, weighted_loss(g, q), "div by scalar + (3, 1)");
+    nb_tensor *s0 = nb_param(g, 0, NULL);
+    assert_non_null(s0);
+    s0->data[0] = 0.7f;
+    nb_tensor *ss = nb_mul(g, s0, s0);
+    assert_int_equal(ss->ndim, 0);
+    assert_true(ss->data[0] == 0.7f * 0.7f);
+    assert_gradcheck(g, weighted_loss(g, nb_sub(g, b, s0)), "sub of a 0-d parameter");
     nb_graph_free(g);
 }
 
