@@ -101,7 +101,7 @@ typedef struct reduce_ctx {
     float *y;       /* out (kept shape) */
     float *dx;      /* a's gradient */
     const float *dy; /* out's gradient */
-    const float *m; /* out's values (max, logsumexp backward) */
+    const float *m; /* (out) the groups' maxima (logsumexp forward), or out's values (the backwards) */
     float *flag;    /* (out) max backward: 1 once a group's gradient is given */
     float c;        /* a constant factor (mean: 1 / n) */
 } reduce_ctx;
