@@ -200,8 +200,9 @@ static inline float add_f(float x, float y) { return x + y; }
 static inline float sub_f(float x, float y) { return x - y; }
 static inline float mul_f(float x, float y) { return x * y; }
 static inline float div_f(float x, float y) { return x / y; }
-static inline float max_f(float x, float y) { return x >= y ? x : y; }
-static inline float min_f(float x, float y) { return x <= y ? x : y; }
+/* a NaN in either input gives NaN, as TensorFlow's Maximum / Minimum (since 2.4) */
+static inline float max_f(float x, float y) { return x >= y || x != x ? x : y; }
+static inline float min_f(float x, float y) { return x <= y || x != x ? x : y; }
 
 /* The per-op run kernels (nb_bcast_fn) and forwards. */
 #define BINARY_OP(name, f)                                                                                        \

@@ -163,11 +163,11 @@ static void max_run(void *ctx, size_t o, size_t ao, size_t ia, size_t bo, size_t
     reduce_ctx *c = ctx;
     const float *restrict x = c->x + ao;
     float *restrict y = c->y + bo;
-    if (ib)
-        for (size_t i = 0; i < n; i++) y[i] = x[i] > y[i] ? x[i] : y[i];
+    if (ib) /* a NaN wins and stays (TensorFlow's Max propagates NaN) */
+        for (size_t i = 0; i < n; i++) y[i] = x[i] > y[i] || x[i] != x[i] ? x[i] : y[i];
     else {
         float m = y[0];
-        for (size_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+        for (size_t i = 0; i < n; i++) m = x[i] > m || x[i] != x[i] ? x[i] : m;
         y[0] = m;
     }
 }

@@ -273,6 +273,17 @@ static void test_maximum_minimum_ties(void **state)
     assert_int_equal(nb_backward(g, nb_sum(g, mn)), NB_OK);
     assert_true(a->grad[0] == 1 && a->grad[1] == 1 && a->grad[2] == 0);
     assert_true(b->grad[0] == 0 && b->grad[1] == 0 && b->grad[2] == 1);
+    /* NaN in either input gives NaN */
+    nb_tensor *n = nb_input(g, NB_F32, 1, (int[]){2});
+    n->data[0] = NAN, n->data[1] = 1.0f;
+    nb_tensor *m = nb_input(g, NB_F32, 1, (int[]){2});
+    m->data[0] = 1.0f, m->data[1] = NAN;
+    nb_tensor *outs[] = {nb_maximum(g, n, m), nb_minimum(g, n, m), nb_maximum(g, m, n), nb_minimum(g, m, n)};
+    for (int k = 0; k < 4; k++) assert_true(isnan(outs[k]->data[0]) && isnan(outs[k]->data[1]));
+    nb_tensor *r = nb_reduce_max(g, nb_input(g, NB_F32, 2, (int[]){2, 2}), 1, (int[]){1}, false);
+    memcpy(r->src[0]->data, (float[]){NAN, 1, 2, NAN}, 4 * sizeof(float));
+    assert_int_equal(nb_forward(g), NB_OK);
+    assert_true(isnan(r->data[0]) && isnan(r->data[1]));
     nb_graph_free(g);
 }
 
