@@ -81,18 +81,19 @@ void nb_bcast_walk(const nb_bcast *p, size_t begin, size_t end, nb_bcast_fn fn, 
     }
 }
 
-/* Blocks of up to 1024 floats summed in 16 float lanes (vectorises), folded
+/* Blocks of up to 1024 floats summed in 32 float lanes (several independent
+ * vector accumulators whatever the vector width, so it vectorises well), folded
  * pairwise, each block's sum added in double; the tail in double. */
 double nb_sum_f(const float *x, size_t n)
 {
     double s = 0;
     size_t i = 0;
-    while (n - i >= 16) {
-        size_t e = n - i >= 1024 ? i + 1024 : i + (n - i) / 16 * 16;
-        float acc[16] = {0};
-        for (; i < e; i += 16)
-            for (int l = 0; l < 16; l++) acc[l] += x[i + l];
-        for (int w = 8; w > 0; w /= 2)
+    while (n - i >= 32) {
+        size_t e = n - i >= 1024 ? i + 1024 : i + (n - i) / 32 * 32;
+        float acc[32] = {0};
+        for (; i < e; i += 32)
+            for (int l = 0; l < 32; l++) acc[l] += x[i + l];
+        for (int w = 16; w > 0; w /= 2)
             for (int l = 0; l < w; l++) acc[l] += acc[l + w];
         s += acc[0];
     }

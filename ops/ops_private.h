@@ -181,7 +181,7 @@ static inline void nb_no_params(const nb_tensor *t, float *p, float *q)
  * in double, and writes max(z) to *mx, so lse(z) = *mx + return. */
 float nb_softmax_row(float *p, const float *z, int k, float *mx);
 
-/* Sum of n floats: float lanes within blocks of 1024, the blocks added in
+/* Sum of n floats: 32 float lanes within blocks of 1024, the blocks added in
  * double (vectorises; the order is fixed, so results do not depend on threads). */
 double nb_sum_f(const float *x, size_t n);
 
