@@ -9,7 +9,8 @@
  * output written once (an add: 12 n bytes; exp: 8 n; the row sum: 4 n + 4 n/1000).
  * The memcpy column copies half that many bytes (a copy reads and writes each
  * byte once), so both columns count the same traffic; "ratio" is op / memcpy.
- * Each figure is the best of RUNS runs of about 50 ms each.
+ * Each figure is the best of RUNS runs of about 5 ms each (short runs, so that
+ * the best of them is rarely disturbed on a shared machine).
  *
  * Usage: bench_ops [threads]   (default: NB_NUM_THREADS or 1) */
 #include <stdio.h>
@@ -19,7 +20,7 @@
 
 #include <nabla/nabla.h>
 
-enum { RUNS = 5, ROW = 1000 };
+enum { RUNS = 30, ROW = 1000 };
 
 static double now(void)
 {
@@ -32,14 +33,14 @@ static double now(void)
 static double best_time(nb_graph *g, void *dst, const void *src, size_t bytes)
 {
     int reps = 1;
-    for (;;) { /* calibrate: about 50 ms per run */
+    for (;;) { /* calibrate: about 5 ms per run */
         double t0 = now();
         for (int r = 0; r < reps; r++)
             if (g) nb_forward(g);
             else memcpy(dst, src, bytes);
         double t = now() - t0;
-        if (t > 0.05 || reps > (1 << 24)) break;
-        reps *= t < 0.005 ? 10 : 2;
+        if (t > 0.005 || reps > (1 << 24)) break;
+        reps *= t < 0.0005 ? 10 : 2;
     }
     double best = 1e30;
     for (int run = 0; run < RUNS; run++) {
