@@ -81,13 +81,22 @@ void nb_bcast_walk(const nb_bcast *p, size_t begin, size_t end, nb_bcast_fn fn, 
     }
 }
 
+/* Blocks of up to 1024 floats summed in 32 float lanes (several independent
+ * vector accumulators whatever the vector width, so it vectorises well), folded
+ * pairwise, each block's sum added in double; the tail in double. */
 double nb_sum_f(const float *x, size_t n)
 {
-    double acc[4] = {0, 0, 0, 0};
+    double s = 0;
     size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int l = 0; l < 4; l++) acc[l] += x[i + l];
-    double s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    while (n - i >= 32) {
+        size_t e = n - i >= 1024 ? i + 1024 : i + (n - i) / 32 * 32;
+        float acc[32] = {0};
+        for (; i < e; i += 32)
+            for (int l = 0; l < 32; l++) acc[l] += x[i + l];
+        for (int w = 16; w > 0; w /= 2)
+            for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+        s += acc[0];
+    }
     for (; i < n; i++) s += x[i];
     return s;
 }
@@ -192,8 +201,9 @@ static inline float add_f(float x, float y) { return x + y; }
 static inline float sub_f(float x, float y) { return x - y; }
 static inline float mul_f(float x, float y) { return x * y; }
 static inline float div_f(float x, float y) { return x / y; }
-static inline float max_f(float x, float y) { return x >= y ? x : y; }
-static inline float min_f(float x, float y) { return x <= y ? x : y; }
+/* a NaN in either input gives NaN, as TensorFlow's Maximum / Minimum (since 2.4) */
+static inline float max_f(float x, float y) { return x >= y || x != x ? x : y; }
+static inline float min_f(float x, float y) { return x <= y || x != x ? x : y; }
 
 /* The per-op run kernels (nb_bcast_fn) and forwards. */
 #define BINARY_OP(name, f)                                                                                        \

@@ -100,21 +100,30 @@ void nb_parallel_range(size_t n, void (*fn)(void *ctx, size_t begin, size_t end)
  * expf for e^r (relative error about 1e-7), scaled by 2^n through the exponent
  * bits (as two halves, so 2^n may reach 2^128 before the product). 0 below
  * -87.33654 (where e^x leaves the normal floats), +Inf above 88.72283, NaN for NaN. */
+/* a * b + c, fused where the target has FMA (one rounding), else two operations. */
+#ifdef __FMA__
+#define NB_FMA(a, b, c) __builtin_fmaf(a, b, c)
+#else
+#define NB_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
 static inline float nb_expf(float x)
 {
-    float xc = x < -87.33654f ? -87.33654f : x > 88.72283f ? 88.72283f : x;
-    union { float f; uint32_t u; } k = {.f = xc * 1.44269504088896341f + 12582912.0f}, s1, s2;
+    float xc = x < -87.33654f ? -87.33654f : x; /* NaN passes through */
+    xc = xc > 88.72283f ? 88.72283f : xc;
+    union { float f; uint32_t u; } k = {.f = NB_FMA(xc, 1.44269504088896341f, 12582912.0f)}, s1, s2;
     float fn = k.f - 12582912.0f; /* round(x / ln 2); its value sits in k's low mantissa bits */
-    float r = xc - fn * 0.693359375f - fn * -2.12194440e-4f;
+    float r = NB_FMA(fn, -0.693359375f, xc);
+    r = NB_FMA(fn, 2.12194440e-4f, r);
     float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    p = NB_FMA(p, r, 1.3981999507e-3f);
+    p = NB_FMA(p, r, 8.3334519073e-3f);
+    p = NB_FMA(p, r, 4.1665795894e-2f);
+    p = NB_FMA(p, r, 1.6666665459e-1f);
+    p = NB_FMA(p, r, 5.0000001201e-1f);
+    p = NB_FMA(p * r, r, r) + 1.0f;
     int32_t n = (int32_t)(k.u - 0x4B400000u), h = n / 2;
-    s1.u = (uint32_t)(h + 127) << 23; /* 2^h */
+    s1.u = (uint32_t)(h + 127) << 23;     /* 2^h */
     s2.u = (uint32_t)(n - h + 127) << 23; /* 2^(n-h) */
     float y = p * s1.f * s2.f;
     y = x > 88.72283f ? INFINITY : y;
@@ -177,11 +186,12 @@ static inline void nb_no_params(const nb_tensor *t, float *p, float *q)
 
 /* Row softmax, the one kernel behind nb_softmax, nb_log_softmax, nb_softmax_rows
  * and the fused cross-entropies: p (k) = exp(z - max) / Σ exp(z - max) (p may
- * alias z). Returns log Σ exp(z - max), the sum taken in double over four
- * lanes, and writes max(z) to *mx, so lse(z) = *mx + return. */
+ * alias z). Returns log Σ exp(z - max), the sum taken by nb_sum_f and its log
+ * in double, and writes max(z) to *mx, so lse(z) = *mx + return. */
 float nb_softmax_row(float *p, const float *z, int k, float *mx);
 
-/* Sum of n floats in double over four lanes (vectorises; the order is fixed). */
+/* Sum of n floats: 32 float lanes within blocks of 1024, the blocks added in
+ * double (vectorises; the order is fixed, so results do not depend on threads). */
 double nb_sum_f(const float *x, size_t n);
 
 

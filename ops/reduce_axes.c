@@ -9,6 +9,7 @@
  * element into a row of out (reduce a leading or middle axis); both vectorise. */
 #include <string.h>
 
+#include <nabla/nb_parallel.h>
 #include "ops_private.h"
 
 /* The reductions' attributes: axes as the caller gave them. */
@@ -66,12 +67,41 @@ static void plan_reduce(nb_bcast *p, const nb_tensor *t)
     nb_bcast_plan(p, a->ndim, a->shape, a->ndim, a->shape, a->ndim, kept);
 }
 
+/* Walk [0, n) of a's elements. Large walks are split over the threads at
+ * multiples of `align` elements: align = one index of the outermost merged
+ * dimension when that dimension is kept (parts then write disjoint elements of
+ * out), any multiple of 16 when each run writes only its own elements (the
+ * backward spreads); otherwise (a leading axis reduced) in one thread. */
+typedef struct walk_job {
+    const nb_bcast *p;
+    size_t n, align;
+    nb_bcast_fn fn;
+    void *ctx;
+} walk_job;
+
+static void walk_part(void *ctx, int part, int parts)
+{
+    walk_job *j = ctx;
+    size_t b, e;
+    nb_split_range(j->n, part, parts, j->align, &b, &e);
+    if (b < e) nb_bcast_walk(j->p, b, e, j->fn, j->ctx);
+}
+
+static void walk(const nb_bcast *p, size_t n, bool writes_a, nb_bcast_fn fn, void *ctx)
+{
+    walk_job j = {.p = p, .n = n, .align = writes_a ? 16 : n / p->shape[0], .fn = fn, .ctx = ctx};
+    int threads = nb_get_num_threads();
+    if (n < NB_PARALLEL_MIN || threads < 2 || (!writes_a && (p->st[1][0] == 0 || p->shape[0] < 2)))
+        nb_bcast_walk(p, 0, n, fn, ctx);
+    else nb_parallel_for(threads, walk_part, &j);
+}
+
 typedef struct reduce_ctx {
     const float *x; /* a (a's shape) */
     float *y;       /* out (kept shape) */
     float *dx;      /* a's gradient */
     const float *dy; /* out's gradient */
-    const float *m; /* out's values (max, logsumexp backward) */
+    const float *m; /* (out) the groups' maxima (logsumexp forward), or out's values (the backwards) */
     float *flag;    /* (out) max backward: 1 once a group's gradient is given */
     float c;        /* a constant factor (mean: 1 / n) */
 } reduce_ctx;
@@ -93,7 +123,7 @@ static nb_status sum_forward(nb_tensor *t)
     plan_reduce(&p, t);
     memset(t->data, 0, t->size * sizeof *t->data);
     reduce_ctx c = {.x = t->src[0]->data, .y = t->data};
-    nb_bcast_walk(&p, 0, t->src[0]->size, sum_run, &c);
+    walk(&p, t->src[0]->size, false, sum_run, &c);
     if (t->op == &nb_op_reduce_mean) {
         float inv = (float)t->size / (float)t->src[0]->size;
         for (size_t i = 0; i < t->size; i++) t->data[i] *= inv;
@@ -123,7 +153,7 @@ static void sum_backward(nb_tensor *t)
     plan_reduce(&p, t);
     float k = t->op == &nb_op_reduce_mean ? (float)t->size / (float)a->size : 1.0f;
     reduce_ctx c = {.dx = a->grad, .dy = t->grad, .c = k};
-    nb_bcast_walk(&p, 0, a->size, spread_run, &c);
+    walk(&p, a->size, true, spread_run, &c);
 }
 
 /* ---- max: out = the maximum; the gradient goes to the first maximum ---- */
@@ -133,11 +163,11 @@ static void max_run(void *ctx, size_t o, size_t ao, size_t ia, size_t bo, size_t
     reduce_ctx *c = ctx;
     const float *restrict x = c->x + ao;
     float *restrict y = c->y + bo;
-    if (ib)
-        for (size_t i = 0; i < n; i++) y[i] = x[i] > y[i] ? x[i] : y[i];
+    if (ib) /* a NaN wins and stays (TensorFlow's Max propagates NaN) */
+        for (size_t i = 0; i < n; i++) y[i] = x[i] > y[i] || x[i] != x[i] ? x[i] : y[i];
     else {
         float m = y[0];
-        for (size_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+        for (size_t i = 0; i < n; i++) m = x[i] > m || x[i] != x[i] ? x[i] : m;
         y[0] = m;
     }
 }
@@ -147,7 +177,7 @@ static void max_into(nb_tensor *t, float *y)
     plan_reduce(&p, t);
     for (size_t i = 0; i < t->size; i++) y[i] = -INFINITY;
     reduce_ctx c = {.x = t->src[0]->data, .y = y};
-    nb_bcast_walk(&p, 0, t->src[0]->size, max_run, &c);
+    walk(&p, t->src[0]->size, false, max_run, &c);
 }
 static nb_status max_forward(nb_tensor *t)
 {
@@ -177,7 +207,7 @@ static void max_backward(nb_tensor *t)
     plan_reduce(&p, t);
     memset(t->scratch, 0, t->size * sizeof *t->scratch);
     reduce_ctx c = {.x = a->data, .dx = a->grad, .dy = t->grad, .m = t->data, .flag = t->scratch};
-    nb_bcast_walk(&p, 0, a->size, max_grad_run, &c);
+    walk(&p, a->size, false, max_grad_run, &c);
 }
 
 /* ---- logsumexp: m + log Σ exp(a - m), m the group's max (0 where it is not
@@ -210,7 +240,7 @@ static nb_status logsumexp_forward(nb_tensor *t)
     plan_reduce(&p, t);
     memset(t->data, 0, t->size * sizeof *t->data);
     reduce_ctx c = {.x = t->src[0]->data, .y = t->data, .m = m};
-    nb_bcast_walk(&p, 0, t->src[0]->size, expsum_run, &c);
+    walk(&p, t->src[0]->size, false, expsum_run, &c);
     for (size_t i = 0; i < t->size; i++) t->data[i] = m[i] + logf(t->data[i]);
     return NB_OK;
 }
@@ -234,7 +264,7 @@ static void logsumexp_backward(nb_tensor *t)
     nb_bcast p;
     plan_reduce(&p, t);
     reduce_ctx c = {.x = a->data, .dx = a->grad, .dy = t->grad, .m = t->data};
-    nb_bcast_walk(&p, 0, a->size, lse_grad_run, &c);
+    walk(&p, a->size, true, lse_grad_run, &c);
 }
 
 static void axes_describe(const nb_tensor *t, char *buf, size_t len)

@@ -147,7 +147,8 @@ nb_tensor *nb_flatten(nb_graph *g, nb_tensor *a);
 nb_tensor *nb_div(nb_graph *g, nb_tensor *a, nb_tensor *b);
 /* max(a, b) / min(a, b) elementwise. The gradient of each element goes to one
  * input: for nb_maximum to a where a >= b, else to b; for nb_minimum to a where
- * a <= b, else to b. Ties therefore go to a, as TensorFlow's gradients do. */
+ * a <= b, else to b. Ties therefore go to a, as TensorFlow's gradients do. A
+ * NaN in either input gives NaN (TensorFlow since 2.4, NumPy). */
 nb_tensor *nb_maximum(nb_graph *g, nb_tensor *a, nb_tensor *b);
 nb_tensor *nb_minimum(nb_graph *g, nb_tensor *a, nb_tensor *b);
 
@@ -184,7 +185,8 @@ nb_tensor *nb_elu(nb_graph *g, nb_tensor *a);
 /* Gaussian error linear unit, as Keras's gelu(x, approximate): the exact
  * 0.5 x (1 + erf(x / √2)) when approximate is false (Keras's default), or the
  * tanh form 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))) when true. The gradient
- * is that of the form chosen. */
+ * is that of the form chosen. Both are evaluated to float precision without
+ * libm calls (the erf form through a Chebyshev fit of erfc), so they vectorise. */
 nb_tensor *nb_gelu(nb_graph *g, nb_tensor *a, bool approximate);
 /* x * sigmoid(x) (Keras's silu, also swish); gradient s (1 + x (1 - s)). */
 nb_tensor *nb_silu(nb_graph *g, nb_tensor *a);
@@ -204,7 +206,7 @@ nb_tensor *nb_reduce_sum(nb_graph *g, nb_tensor *a, int n_axes, const int *axes,
 nb_tensor *nb_reduce_mean(nb_graph *g, nb_tensor *a, int n_axes, const int *axes, bool keepdims);
 /* The maximum over the axes. The gradient goes to the FIRST maximum of each
  * reduced group (in row-major order), all of it; TensorFlow instead shares it
- * equally among tied maxima. */
+ * equally among tied maxima. A NaN in a group gives NaN (and no gradient). */
 nb_tensor *nb_reduce_max(nb_graph *g, nb_tensor *a, int n_axes, const int *axes, bool keepdims);
 /* log Σ exp(a) over the axes (tf.reduce_logsumexp), max-subtracted: finite for
  * any finite a (±1000 included). Gradient softmax over each group. */
