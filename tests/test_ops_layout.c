@@ -521,14 +521,18 @@ static void test_batch_matmul(void **state)
         }
 }
 
-/* Bigger products on two threads (items shared over the pool; operands
- * broadcast or not), forward and backward against one thread. */
+/* Bigger products on one and two threads (items shared over the pool;
+ * operands broadcast or not; items small enough for the plain kernel and large
+ * enough for BLIS), against the reference, the backward against one thread. */
 static void test_batch_matmul_threads(void **state)
 {
     (void)state;
     static const struct {
-        int na, a[4], nb, b[4];
-    } cases[] = {{3, {8, 24, 40}, 4, {2, 1, 40, 32}}, {4, {2, 8, 24, 40}, 4, {2, 8, 40, 32}}};
+        int na, a[4], nb, b[4], nc, c[4];
+    } cases[] = {{3, {8, 24, 40}, 4, {2, 1, 40, 32}, 4, {2, 8, 24, 32}},  /* small items: the plain kernel */
+                 {4, {2, 8, 24, 40}, 4, {2, 8, 40, 32}, 4, {2, 8, 24, 32}},
+                 {3, {3, 72, 80}, 3, {3, 80, 66}, 3, {3, 72, 66}},        /* large items: BLIS */
+                 {3, {1, 72, 80}, 3, {3, 80, 66}, 3, {3, 72, 66}}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         for (int flags = 0; flags < 4; flags++) {
             bool ta = flags & 1, tb = flags & 2;
@@ -539,7 +543,7 @@ static void test_batch_matmul_threads(void **state)
                 nb_graph *g = nb_graph_new();
                 nb_tensor *a = operand(g, cases[c].na, cases[c].a, ta), *b = operand(g, cases[c].nb, cases[c].b, tb);
                 nb_tensor *y = nb_batch_matmul(g, a, b, ta, tb);
-                assert_shape(y, 4, (int[]){2, 8, 24, 32});
+                assert_shape(y, cases[c].nc, cases[c].c);
                 check_bmm(y, a, b, ta, tb);
                 assert_int_equal(nb_backward(g, weighted_loss(g, y)), NB_OK);
                 nb_tensor *ab[2] = {a, b};
