@@ -795,6 +795,34 @@ static void test_bad_input(void **state)
     nb_graph_free(g);
 }
 
+/* ---- the attributes as nb_graph_print shows them ---- */
+static void test_print_attributes(void **state)
+{
+    (void)state;
+    nb_graph *g = nb_graph_new();
+    nb_tensor *x = param(g, 4, (int[]){2, 3, 4, 4});
+    nb_tensor *t = nb_transpose(g, x, (int[]){0, 2, 1, 3});
+    nb_tensor *s = nb_slice(g, t, (int[]){0, 1, 0, 0}, NULL, (int[]){1, 1, 2, 1});
+    nb_tensor *c = nb_concat(g, 2, (nb_tensor *[]){s, s}, 1);
+    nb_tensor *d = nb_dropout(g, nb_causal_softmax(g, x), 0.5f);
+    nb_tensor *m = nb_batch_matmul(g, d, x, false, true);
+    assert_non_null(c);
+    assert_non_null(m);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    nb_graph_print(g, f);
+    rewind(f);
+    char text[4096];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    static const char *const want[] = {"transpose", "perm=[0,2,1,3]", "start=[0,1,0,0] stop=[end,end,end,end] step=[1,1,2,1]",
+                                       "axis=1", "causal_softmax", "rate=0.5", "batch_matmul", "transpose_b"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(text, want[i])) fail_msg("nb_graph_print lacks \"%s\":\n%s", want[i], text);
+    nb_graph_free(g);
+}
+
 /* ---- a small attention block: steady state allocates nothing ---- */
 static void test_no_alloc_attention(void **state)
 {
@@ -848,6 +876,7 @@ int main(void)
         cmocka_unit_test_setup(test_dropout_gradient, setup),
         cmocka_unit_test_setup(test_causal_softmax, setup),
         cmocka_unit_test_setup(test_bad_input, setup),
+        cmocka_unit_test_setup(test_print_attributes, setup),
         cmocka_unit_test_setup(test_no_alloc_attention, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -197,8 +197,9 @@ nb_tensor *nb_one_hot(nb_graph *g, nb_tensor *indices, int depth);
  * have at least 2 axes; their leading batch axes broadcast by NumPy's rules (e.g.
  * (B, H, T, D) · (D, E), or (1, H, T, D) · (B, H, D, T)), and the gradient of a
  * broadcast operand is summed over the items that reused it. Each batch item is
- * a BLIS GEMM (items shared over the thread pool; when b has no batch and a is
- * not transposed, one tall GEMM). Mismatched inner sizes or batch axes are
+ * a BLIS GEMM, or for small items (up to 64 x 64 x 64) a register-tiled kernel
+ * that avoids BLIS's fixed cost per call; items are shared over the thread pool,
+ * and when b has no batch and a is not transposed they form one tall GEMM. Mismatched inner sizes or batch axes are
  * NB_ERR_SHAPE naming both shapes; non-float inputs NB_ERR_ARG. Its description
  * is "transpose_a", "transpose_b", both, or empty. */
 nb_tensor *nb_batch_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b, bool transpose_a, bool transpose_b);
