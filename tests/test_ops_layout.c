@@ -353,7 +353,7 @@ static void test_broadcast_to(void **state)
     const int target[3] = {2, 3, 4};
     for (size_t c = 0; c < sizeof from / sizeof from[0]; c++) {
         nb_graph *g = nb_graph_new();
-        nb_tensor *a = from[c].ndim ? param(g, from[c].ndim, from[c].shape) : nb_param(g, 0, NULL);
+        nb_tensor *a = from[c].ndim ? param(g, from[c].ndim, from[c].shape) : nb_param(g, 0, from[c].shape);
         assert_non_null(a);
         fill(a, -1, 1);
         nb_tensor *y = nb_broadcast_to(g, a, 3, target);
