@@ -697,12 +697,12 @@ static void test_causal_softmax(void **state)
 
 /* ---- bad input ---- */
 
+/* NULL sources and graphs. */
 static void test_bad_input(void **state)
 {
     (void)state;
     nb_graph *g = nb_graph_new();
     nb_tensor *a = param(g, 3, (int[]){2, 3, 4}), *m = param(g, 2, (int[]){3, 4});
-    nb_tensor *iv = nb_input(g, NB_I32, 2, (int[]){2, 3}), *fv = nb_input(g, NB_F32, 1, (int[]){3});
     /* NULL sources and graphs */
     assert_fails(g, nb_transpose(g, NULL, NULL), "transpose: input 0 is NULL");
     assert_fails(g, nb_slice(g, NULL, NULL, NULL, NULL), "slice: input 0 is NULL");
@@ -730,7 +730,17 @@ static void test_bad_input(void **state)
     assert_null(nb_layer_norm(g, nb_transpose(g, NULL, NULL), NULL, NULL, 1e-3f));
     assert_null(nb_slice(g, NULL, NULL, NULL, NULL));
     assert_fails(g, nb_dropout(g, NULL, 0.5f), "transpose: input 0 is NULL");
-    /* wrong dtypes */
+    nb_graph_free(g);
+}
+
+/* Wrong dtypes, then bad permutations, axes and attributes. */
+static void test_bad_types_and_attributes(void **state)
+{
+    (void)state;
+    nb_graph *g = nb_graph_new();
+    nb_tensor *a = param(g, 3, (int[]){2, 3, 4}), *m = param(g, 2, (int[]){3, 4});
+    nb_tensor *iv = nb_input(g, NB_I32, 2, (int[]){2, 3}), *fv = nb_input(g, NB_F32, 1, (int[]){3});
+    nb_tensor *out[2];
     assert_fails(g, nb_gather(g, iv, iv), "gather: needs an NB_F32 table and NB_I32 indices, got NB_I32 and NB_I32");
     assert_fails(g, nb_gather(g, m, fv), "gather: needs an NB_F32 table and NB_I32 indices, got NB_F32 and NB_F32");
     assert_fails(g, nb_one_hot(g, fv, 3), "one_hot: indices must be an NB_I32 tensor, got a float tensor");
@@ -772,7 +782,16 @@ static void test_bad_input(void **state)
     assert_fails(g, nb_dropout(g, a, -0.1f), "dropout: rate -0.1 is outside [0, 1)");
     assert_fails(g, nb_dropout(g, a, NAN), "dropout: rate nan is outside [0, 1)");
     assert_fails(g, nb_layer_norm(g, a, NULL, NULL, 0.0f), "layer_norm: epsilon 0 (need a finite value > 0)");
-    /* shapes */
+    nb_graph_free(g);
+}
+
+/* Shapes that do not fit, and out-of-range indices at build. */
+static void test_bad_shapes(void **state)
+{
+    (void)state;
+    nb_graph *g = nb_graph_new();
+    nb_tensor *a = param(g, 3, (int[]){2, 3, 4}), *m = param(g, 2, (int[]){3, 4});
+    nb_tensor *iv = nb_input(g, NB_I32, 2, (int[]){2, 3}), *fv = nb_input(g, NB_F32, 1, (int[]){3});
     assert_fails(g, nb_batch_matmul(g, a, m, false, false),
                  "batch_matmul: cannot multiply (2, 3, 4) by (3, 4) (need (..., M, K) and (..., K, N) with broadcastable batch axes)");
     assert_fails(g, nb_batch_matmul(g, a, param(g, 3, (int[]){3, 4, 2}), false, false),
@@ -876,6 +895,8 @@ int main(void)
         cmocka_unit_test_setup(test_dropout_gradient, setup),
         cmocka_unit_test_setup(test_causal_softmax, setup),
         cmocka_unit_test_setup(test_bad_input, setup),
+        cmocka_unit_test_setup(test_bad_types_and_attributes, setup),
+        cmocka_unit_test_setup(test_bad_shapes, setup),
         cmocka_unit_test_setup(test_print_attributes, setup),
         cmocka_unit_test_setup(test_no_alloc_attention, setup),
     };
