@@ -688,6 +688,21 @@ static void test_causal_softmax(void **state)
             }
         }
     assert_gradcheck(g, weighted_loss(g, y));
+    /* the exponential over a wide range: the last row of a (64, 64) matrix holds
+     * scores 0, -0.5, ..., -31.5 (and a few far below), against exp in double */
+    nb_graph *g2 = nb_graph_new();
+    nb_tensor *w = nb_param(g2, 2, (int[]){64, 64});
+    for (int j = 0; j < 64; j++) w->data[63 * 64 + j] = j < 60 ? -0.5f * (float)j + 3.0f : -90.0f - (float)j;
+    nb_tensor *wy = nb_causal_softmax(g2, w);
+    assert_non_null(wy);
+    double wsum = 0;
+    for (int j = 0; j < 64; j++) wsum += exp((double)w->data[63 * 64 + j] - 3.0);
+    for (int j = 0; j < 64; j++) {
+        double want = exp((double)w->data[63 * 64 + j] - 3.0) / wsum;
+        float got = wy->data[63 * 64 + j];
+        if (!(fabs(got - want) <= 1e-6 * want + 1e-37)) fail_msg("score %g: got %.9g, want %.9g", w->data[63 * 64 + j], got, want);
+    }
+    nb_graph_free(g2);
     /* masked scores are never read: +inf there changes nothing */
     s->data[1] = INFINITY;
     assert_int_equal(nb_forward(g), NB_OK);
