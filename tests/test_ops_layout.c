@@ -502,6 +502,7 @@ static void test_batch_matmul(void **state)
         {4, {1, 2, 3, 4}, 4, {3, 2, 4, 2}, 4, {3, 2, 3, 2}},          /* (1, H, ..) x (B, H, ..) */
         {3, {2, 1, 3}, 4, {2, 1, 3, 2}, 4, {2, 2, 1, 2}},             /* both broadcast, M = 1 */
         {2, {3, 4}, 3, {2, 4, 2}, 3, {2, 3, 2}},                       /* a without batch */
+        {2, {3, 4}, 2, {4, 5}, 2, {3, 5}},                             /* plain matrices */
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         for (int flags = 0; flags < 4; flags++) {
