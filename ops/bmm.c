@@ -27,10 +27,10 @@
 /* ---- the GEMM of one item ----
  * BLIS pays a fixed cost per call (several microseconds here) that dwarfs a
  * 16 x 16 x 16 product, the size of one attention head on a short context. Small
- * items go to a plain kernel instead: A and B are copied into zero-padded panels
- * on the stack (A as (K, MR) strips of MR rows, B as (K, NP) with NP = N rounded up
- * to NR), and each MR x NR tile of C is accumulated in registers over k, MR
- * vector multiply-adds per k. */
+ * items go to a plain kernel instead: each MR x NR tile of C is accumulated in
+ * registers over k, MR vector multiply-adds per k, reading B by rows of NR floats
+ * (copied first into a zero-padded panel on the stack when they are not
+ * contiguous or N is not a multiple of NR) and A by scalars. */
 enum { MR = 4, NR = 16, SMALL_PANEL = 4096 }; /* tile rows and columns; floats per panel */
 
 static bool small_fits(int m, int n, int k)
@@ -48,7 +48,8 @@ static void store_row(float *restrict cr, const float *restrict acc, int nr, flo
         for (int j = 0; j < nr; j++) cr[j] += acc[j];
 }
 
-/* One MR x NR tile: c (mr, nr) = ap (K, MR) · bp (K, NR; row stride np) + beta * c.
+/* One MR x NR tile: c (mr, nr) = A (MR rows, K) · bp (K, NR; row stride ldb) + beta * c,
+ * A's element (i, k) read at a[i * rsa + k * csa] (all MR rows must exist).
  * With GCC or clang each accumulator row is one NR-float vector (a vector
  * extension the compiler maps to the widest registers it has; contracted to FMA);
  * elsewhere the same loops on arrays. */
@@ -57,16 +58,16 @@ typedef float tile_row __attribute__((vector_size(NR * sizeof(float))));
 #if !defined(__clang__)
 __attribute__((optimize("fp-contract=fast")))
 #endif
-static void small_tile(int K, const float *restrict ap, const float *restrict bp, int np, float beta, float *c,
+static void small_tile(int K, const float *a, int rsa, int csa, const float *bp, int ldb, float beta, float *c,
                        int rsc, int mr, int nr)
 {
     tile_row acc[MR];
     for (int i = 0; i < MR; i++) acc[i] = (tile_row){0};
     for (int k = 0; k < K; k++) {
         tile_row bk;
-        memcpy(&bk, bp + (size_t)k * np, sizeof bk);
-        const float *ak = ap + (size_t)k * MR;
-        for (int i = 0; i < MR; i++) acc[i] += ak[i] * bk;
+        memcpy(&bk, bp + (size_t)k * ldb, sizeof bk);
+        const float *ak = a + (size_t)k * csa;
+        for (int i = 0; i < MR; i++) acc[i] += ak[(size_t)i * rsa] * bk;
     }
     for (int i = 0; i < mr; i++) {
         float row[NR];
@@ -75,41 +76,48 @@ static void small_tile(int K, const float *restrict ap, const float *restrict bp
     }
 }
 #else
-static void small_tile(int K, const float *restrict ap, const float *restrict bp, int np, float beta, float *c,
+static void small_tile(int K, const float *a, int rsa, int csa, const float *bp, int ldb, float beta, float *c,
                        int rsc, int mr, int nr)
 {
     float acc[MR][NR] = {{0}};
     for (int k = 0; k < K; k++) {
-        const float *restrict bk = bp + (size_t)k * np, *restrict ak = ap + (size_t)k * MR;
+        const float *bk = bp + (size_t)k * ldb, *ak = a + (size_t)k * csa;
         for (int i = 0; i < MR; i++)
-            for (int j = 0; j < NR; j++) acc[i][j] += ak[i] * bk[j];
+            for (int j = 0; j < NR; j++) acc[i][j] += ak[(size_t)i * rsa] * bk[j];
     }
     for (int i = 0; i < mr; i++) store_row(c + (size_t)i * rsc, acc[i], nr, beta);
 }
 #endif
 
-/* c (M, N) = a (M, K) · b (K, N) + beta * c (beta 0 or 1), small_fits(M, N, K). */
+/* c (M, N) = a (M, K) · b (K, N) + beta * c (beta 0 or 1), small_fits(M, N, K).
+ * B is read in place when its rows are contiguous and N is a multiple of NR,
+ * else copied into a zero-padded panel; A is read in place by full strips of MR
+ * rows, and its last partial strip copied into a zero-padded (K, MR) panel. */
 static void small_gemm(int M, int N, int K, const float *a, int rsa, int csa, const float *b, int rsb, int csb,
                        float beta, float *c, int rsc)
 {
     float apan[SMALL_PANEL], bpan[SMALL_PANEL];
-    int np = (N + NR - 1) / NR * NR, strips = (M + MR - 1) / MR;
-    for (int k = 0; k < K; k++) {
-        float *restrict bk = bpan + (size_t)k * np;
-        for (int n = 0; n < N; n++) bk[n] = b[(size_t)k * rsb + (size_t)n * csb];
-        for (int n = N; n < np; n++) bk[n] = 0.0f;
+    const float *bp = b;
+    int ldb = rsb;
+    if (csb != 1 || N % NR) {
+        ldb = (N + NR - 1) / NR * NR;
+        for (int k = 0; k < K; k++) {
+            float *restrict bk = bpan + (size_t)k * ldb;
+            for (int n = 0; n < N; n++) bk[n] = b[(size_t)k * rsb + (size_t)n * csb];
+            for (int n = N; n < ldb; n++) bk[n] = 0.0f;
+        }
+        bp = bpan;
     }
-    for (int s = 0; s < strips; s++) /* strip s: (K, MR), rows s*MR .. */
-        for (int k = 0; k < K; k++)
-            for (int i = 0; i < MR; i++) {
-                int m = s * MR + i;
-                apan[((size_t)s * K + k) * MR + i] = m < M ? a[(size_t)m * rsa + (size_t)k * csa] : 0.0f;
-            }
-    for (int s = 0; s < strips; s++) {
-        int mr = M - s * MR < MR ? M - s * MR : MR;
+    for (int m0 = 0; m0 < M; m0 += MR) {
+        int mr = M - m0 < MR ? M - m0 : MR, ra = rsa, ca = csa;
+        const float *as = a + (size_t)m0 * rsa;
+        if (mr < MR) { /* the last rows, padded with zeros: (K, MR), element (i, k) at k*MR + i */
+            for (int k = 0; k < K; k++)
+                for (int i = 0; i < MR; i++) apan[k * MR + i] = i < mr ? as[(size_t)i * rsa + (size_t)k * csa] : 0.0f;
+            as = apan, ra = 1, ca = MR;
+        }
         for (int n0 = 0; n0 < N; n0 += NR)
-            small_tile(K, apan + (size_t)s * K * MR, bpan + n0, np, beta, c + (size_t)s * MR * rsc + n0, rsc, mr,
-                       N - n0 < NR ? N - n0 : NR);
+            small_tile(K, as, ra, ca, bp + n0, ldb, beta, c + (size_t)m0 * rsc + n0, rsc, mr, N - n0 < NR ? N - n0 : NR);
     }
 }
 
