@@ -8,17 +8,128 @@
  * missing axis repeats), giving the output (batch..., M, N); a broadcast
  * operand's matrix block is reused, stride 0 along that axis.
  *
- * Each batch item is one nb_sgemm call. When b has no batch of its own and a is
- * not transposed, the items are rows of one tall product, (items·M, K)·(K, N),
- * done as a single GEMM forward and backward. Otherwise many small items are
- * shared over the thread pool, each part a range of items.
+ * Each batch item is one GEMM: BLIS (nb_sgemm) reading the operands through
+ * their strides, or, for small items, a plain register-tiled kernel that copies
+ * them into small panels on the stack first (see item_gemm). When b has no batch
+ * of its own and a is not transposed, the items are rows of one tall product,
+ * (items·M, K)·(K, N), done as a single GEMM forward and backward. Otherwise the
+ * items are shared over the thread pool, each part a range of items.
  *
  * Backward, per item (C = A·B, dC the output's gradient):
  *   dA (M, K) += dC · Bᵀ,  or stored (K, M) += B · dCᵀ with transpose_a;
  *   dB (K, N) += Aᵀ · dC,  or stored (N, K) += dCᵀ · A with transpose_b.
  * An operand broadcast over some batch axis receives the sum over those items. */
+#include <string.h>
+
 #include <nabla/nb_parallel.h>
 #include "ops_private.h"
+
+/* ---- the GEMM of one item ----
+ * BLIS pays a fixed cost per call (several microseconds here) that dwarfs a
+ * 16 x 16 x 16 product, the size of one attention head on a short context. Small
+ * items go to a plain kernel instead: each MR x NR tile of C is accumulated in
+ * registers over k, MR vector multiply-adds per k, reading B by rows of NR floats
+ * (copied first into a zero-padded panel on the stack when they are not
+ * contiguous or N is not a multiple of NR) and A by scalars. */
+enum { MR = 4, NR = 16, SMALL_PANEL = 4096 }; /* tile rows and columns; floats per panel */
+
+static bool small_fits(int m, int n, int k)
+{
+    size_t mp = ((size_t)m + MR - 1) / MR * MR, np = ((size_t)n + NR - 1) / NR * NR;
+    return mp * (size_t)k <= SMALL_PANEL && np * (size_t)k <= SMALL_PANEL && (size_t)m * n * k <= 64 * 64 * 64;
+}
+
+/* Write an accumulated tile row: cr (nr) = acc (or += acc when beta is 1). */
+static void store_row(float *restrict cr, const float *restrict acc, int nr, float beta)
+{
+    if (beta == 0.0f)
+        for (int j = 0; j < nr; j++) cr[j] = acc[j];
+    else
+        for (int j = 0; j < nr; j++) cr[j] += acc[j];
+}
+
+/* One MR x NR tile: c (mr, nr) = A (MR rows, K) · bp (K, NR; row stride ldb) + beta * c,
+ * A's element (i, k) read at a[i * rsa + k * csa] (all MR rows must exist).
+ * With GCC or clang each accumulator row is one NR-float vector (a vector
+ * extension the compiler maps to the widest registers it has; contracted to FMA);
+ * elsewhere the same loops on arrays. */
+#if defined(__GNUC__)
+typedef float tile_row __attribute__((vector_size(NR * sizeof(float))));
+#if !defined(__clang__)
+__attribute__((optimize("fp-contract=fast")))
+#endif
+static void small_tile(int K, const float *a, int rsa, int csa, const float *bp, int ldb, float beta, float *c,
+                       int rsc, int mr, int nr)
+{
+    tile_row acc[MR];
+    for (int i = 0; i < MR; i++) acc[i] = (tile_row){0};
+    for (int k = 0; k < K; k++) {
+        tile_row bk;
+        memcpy(&bk, bp + (size_t)k * ldb, sizeof bk);
+        const float *ak = a + (size_t)k * csa;
+        for (int i = 0; i < MR; i++) acc[i] += ak[(size_t)i * rsa] * bk;
+    }
+    for (int i = 0; i < mr; i++) {
+        float row[NR];
+        memcpy(row, &acc[i], sizeof row);
+        store_row(c + (size_t)i * rsc, row, nr, beta);
+    }
+}
+#else
+static void small_tile(int K, const float *a, int rsa, int csa, const float *bp, int ldb, float beta, float *c,
+                       int rsc, int mr, int nr)
+{
+    float acc[MR][NR] = {{0}};
+    for (int k = 0; k < K; k++) {
+        const float *bk = bp + (size_t)k * ldb, *ak = a + (size_t)k * csa;
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < NR; j++) acc[i][j] += ak[(size_t)i * rsa] * bk[j];
+    }
+    for (int i = 0; i < mr; i++) store_row(c + (size_t)i * rsc, acc[i], nr, beta);
+}
+#endif
+
+/* c (M, N) = a (M, K) · b (K, N) + beta * c (beta 0 or 1), small_fits(M, N, K).
+ * B is read in place when its rows are contiguous and N is a multiple of NR,
+ * else copied into a zero-padded panel; A is read in place by full strips of MR
+ * rows, and its last partial strip copied into a zero-padded (K, MR) panel. */
+static void small_gemm(int M, int N, int K, const float *a, int rsa, int csa, const float *b, int rsb, int csb,
+                       float beta, float *c, int rsc)
+{
+    float apan[SMALL_PANEL], bpan[SMALL_PANEL];
+    const float *bp = b;
+    int ldb = rsb;
+    if (csb != 1 || N % NR) {
+        ldb = (N + NR - 1) / NR * NR;
+        for (int k = 0; k < K; k++) {
+            float *restrict bk = bpan + (size_t)k * ldb;
+            for (int n = 0; n < N; n++) bk[n] = b[(size_t)k * rsb + (size_t)n * csb];
+            for (int n = N; n < ldb; n++) bk[n] = 0.0f;
+        }
+        bp = bpan;
+    }
+    for (int m0 = 0; m0 < M; m0 += MR) {
+        int mr = M - m0 < MR ? M - m0 : MR, ra = rsa, ca = csa;
+        const float *as = a + (size_t)m0 * rsa;
+        if (mr < MR) { /* the last rows, padded with zeros: (K, MR), element (i, k) at k*MR + i */
+            for (int k = 0; k < K; k++)
+                for (int i = 0; i < MR; i++) apan[k * MR + i] = i < mr ? as[(size_t)i * rsa + (size_t)k * csa] : 0.0f;
+            as = apan, ra = 1, ca = MR;
+        }
+        for (int n0 = 0; n0 < N; n0 += NR)
+            small_tile(K, as, ra, ca, bp + n0, ldb, beta, c + (size_t)m0 * rsc + n0, rsc, mr, N - n0 < NR ? N - n0 : NR);
+    }
+}
+
+/* c (m, n) = a (m, k) · b (k, n) + beta * c, as nb_sgemm: small products by the
+ * plain kernel, the rest by BLIS. */
+static void item_gemm(int m, int n, int k, const float *a, int rsa, int csa, const float *b, int rsb, int csb,
+                      float beta, float *c, int rsc)
+{
+    if (small_fits(m, n, k))
+        small_gemm(m, n, k, a, rsa, csa, b, rsb, csb, beta, c, rsc);
+    else nb_sgemm(m, n, k, a, rsa, csa, b, rsb, csb, beta, c, rsc);
+}
 
 typedef struct bmm_attr {
     int transpose_a, transpose_b;
@@ -128,7 +239,7 @@ static void forward_items(const bmm_plan *p, size_t lo, size_t hi)
     for (size_t i = lo; i < hi; i++) {
         size_t oa, ob;
         item_offsets(p, i, &oa, &ob);
-        nb_sgemm(p->M, p->N, p->K, A + oa, p->rsa, p->csa, B + ob, p->rsb, p->csb, 0.0f, p->t->data + i * mn, p->N);
+        item_gemm(p->M, p->N, p->K, A + oa, p->rsa, p->csa, B + ob, p->rsb, p->csb, 0.0f, p->t->data + i * mn, p->N);
     }
 }
 
@@ -173,7 +284,7 @@ static nb_status bmm_forward(nb_tensor *t)
     bmm_make_plan(t, &p);
     const float *A = t->src[0]->data, *B = t->src[1]->data;
     if (bmm_foldable(&p)) /* (items·M, K) · (K, N) */
-        nb_sgemm((int)p.items * p.M, p.N, p.K, A, p.rsa, 1, B, p.rsb, p.csb, 0.0f, t->data, p.N);
+        item_gemm((int)p.items * p.M, p.N, p.K, A, p.rsa, 1, B, p.rsb, p.csb, 0.0f, t->data, p.N);
     else run_items(&p, PASS_FORWARD, true);
     return NB_OK;
 }
@@ -191,9 +302,9 @@ static void da_items(const bmm_plan *p, size_t lo, size_t hi)
         item_offsets(p, i, &oa, &ob);
         const float *dC = t->grad + i * mn;
         if (p->csa == 1) /* dA (M, K) += dC (M, N) · Bᵀ (N, K) */
-            nb_sgemm(M, K, N, dC, N, 1, B + ob, p->csb, p->rsb, 1.0f, dA + oa, K);
+            item_gemm(M, K, N, dC, N, 1, B + ob, p->csb, p->rsb, 1.0f, dA + oa, K);
         else /* stored (K, M) += B (K, N) · dCᵀ (N, M) */
-            nb_sgemm(K, M, N, B + ob, p->rsb, p->csb, dC, 1, N, 1.0f, dA + oa, M);
+            item_gemm(K, M, N, B + ob, p->rsb, p->csb, dC, 1, N, 1.0f, dA + oa, M);
     }
 }
 
@@ -210,9 +321,9 @@ static void db_items(const bmm_plan *p, size_t lo, size_t hi)
         item_offsets(p, i, &oa, &ob);
         const float *dC = t->grad + i * mn;
         if (p->csb == 1) /* dB (K, N) += Aᵀ (K, M) · dC (M, N) */
-            nb_sgemm(K, N, M, A + oa, p->csa, p->rsa, dC, N, 1, 1.0f, dB + ob, N);
+            item_gemm(K, N, M, A + oa, p->csa, p->rsa, dC, N, 1, 1.0f, dB + ob, N);
         else /* stored (N, K) += dCᵀ (N, M) · A (M, K) */
-            nb_sgemm(N, K, M, dC, 1, N, A + oa, p->rsa, p->csa, 1.0f, dB + ob, K);
+            item_gemm(N, K, M, dC, 1, N, A + oa, p->rsa, p->csa, 1.0f, dB + ob, K);
     }
 }
 
@@ -223,9 +334,9 @@ static void bmm_backward(nb_tensor *t)
     bmm_make_plan(t, &p);
     if (bmm_foldable(&p)) {
         int MM = (int)p.items * p.M, N = p.N, K = p.K;
-        if (a->grad) nb_sgemm(MM, K, N, t->grad, N, 1, b->data, p.csb, p.rsb, 1.0f, a->grad, K);
-        if (b->grad && p.csb == 1) nb_sgemm(K, N, MM, a->data, 1, K, t->grad, N, 1, 1.0f, b->grad, N);
-        else if (b->grad) nb_sgemm(N, K, MM, t->grad, 1, N, a->data, K, 1, 1.0f, b->grad, K);
+        if (a->grad) item_gemm(MM, K, N, t->grad, N, 1, b->data, p.csb, p.rsb, 1.0f, a->grad, K);
+        if (b->grad && p.csb == 1) item_gemm(K, N, MM, a->data, 1, K, t->grad, N, 1, 1.0f, b->grad, N);
+        else if (b->grad) item_gemm(N, K, MM, t->grad, 1, N, a->data, K, 1, 1.0f, b->grad, K);
         return;
     }
     if (a->grad) run_items(&p, PASS_DA, p.a_items == p.items);

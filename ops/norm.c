@@ -60,11 +60,14 @@ static nb_status layer_norm_forward(nb_tensor *t)
         float rstd = 1.0f / sqrtf(sq / (float)D + eps);
         stats[2 * r] = mean;
         stats[2 * r + 1] = rstd;
-        for (int j = 0; j < D; j++) y[j] = (xr[j] - mean) * rstd;
-        if (gm)
-            for (int j = 0; j < D; j++) y[j] *= gm->data[j];
-        if (bt)
-            for (int j = 0; j < D; j++) y[j] += bt->data[j];
+        if (gm && bt) /* one pass for each combination, no branch inside */
+            for (int j = 0; j < D; j++) y[j] = (xr[j] - mean) * rstd * gm->data[j] + bt->data[j];
+        else if (gm)
+            for (int j = 0; j < D; j++) y[j] = (xr[j] - mean) * rstd * gm->data[j];
+        else if (bt)
+            for (int j = 0; j < D; j++) y[j] = (xr[j] - mean) * rstd + bt->data[j];
+        else
+            for (int j = 0; j < D; j++) y[j] = (xr[j] - mean) * rstd;
     }
     return NB_OK;
 }

@@ -353,7 +353,7 @@ static void test_broadcast_to(void **state)
     const int target[3] = {2, 3, 4};
     for (size_t c = 0; c < sizeof from / sizeof from[0]; c++) {
         nb_graph *g = nb_graph_new();
-        nb_tensor *a = from[c].ndim ? param(g, from[c].ndim, from[c].shape) : nb_param(g, 0, NULL);
+        nb_tensor *a = from[c].ndim ? param(g, from[c].ndim, from[c].shape) : nb_param(g, 0, from[c].shape);
         assert_non_null(a);
         fill(a, -1, 1);
         nb_tensor *y = nb_broadcast_to(g, a, 3, target);
@@ -502,6 +502,7 @@ static void test_batch_matmul(void **state)
         {4, {1, 2, 3, 4}, 4, {3, 2, 4, 2}, 4, {3, 2, 3, 2}},          /* (1, H, ..) x (B, H, ..) */
         {3, {2, 1, 3}, 4, {2, 1, 3, 2}, 4, {2, 2, 1, 2}},             /* both broadcast, M = 1 */
         {2, {3, 4}, 3, {2, 4, 2}, 3, {2, 3, 2}},                       /* a without batch */
+        {2, {3, 4}, 2, {4, 5}, 2, {3, 5}},                             /* plain matrices */
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         for (int flags = 0; flags < 4; flags++) {
@@ -521,14 +522,18 @@ static void test_batch_matmul(void **state)
         }
 }
 
-/* Bigger products on two threads (items shared over the pool; operands
- * broadcast or not), forward and backward against one thread. */
+/* Bigger products on one and two threads (items shared over the pool;
+ * operands broadcast or not; items small enough for the plain kernel and large
+ * enough for BLIS), against the reference, the backward against one thread. */
 static void test_batch_matmul_threads(void **state)
 {
     (void)state;
     static const struct {
-        int na, a[4], nb, b[4];
-    } cases[] = {{3, {8, 24, 40}, 4, {2, 1, 40, 32}}, {4, {2, 8, 24, 40}, 4, {2, 8, 40, 32}}};
+        int na, a[4], nb, b[4], nc, c[4];
+    } cases[] = {{3, {8, 24, 40}, 4, {2, 1, 40, 32}, 4, {2, 8, 24, 32}},  /* small items: the plain kernel */
+                 {4, {2, 8, 24, 40}, 4, {2, 8, 40, 32}, 4, {2, 8, 24, 32}},
+                 {3, {3, 72, 80}, 3, {3, 80, 66}, 3, {3, 72, 66}},        /* large items: BLIS */
+                 {3, {1, 72, 80}, 3, {3, 80, 66}, 3, {3, 72, 66}}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         for (int flags = 0; flags < 4; flags++) {
             bool ta = flags & 1, tb = flags & 2;
@@ -539,7 +544,7 @@ static void test_batch_matmul_threads(void **state)
                 nb_graph *g = nb_graph_new();
                 nb_tensor *a = operand(g, cases[c].na, cases[c].a, ta), *b = operand(g, cases[c].nb, cases[c].b, tb);
                 nb_tensor *y = nb_batch_matmul(g, a, b, ta, tb);
-                assert_shape(y, 4, (int[]){2, 8, 24, 32});
+                assert_shape(y, cases[c].nc, cases[c].c);
                 check_bmm(y, a, b, ta, tb);
                 assert_int_equal(nb_backward(g, weighted_loss(g, y)), NB_OK);
                 nb_tensor *ab[2] = {a, b};
@@ -684,6 +689,21 @@ static void test_causal_softmax(void **state)
             }
         }
     assert_gradcheck(g, weighted_loss(g, y));
+    /* the exponential over a wide range: the last row of a (64, 64) matrix holds
+     * scores 0, -0.5, ..., -31.5 (and a few far below), against exp in double */
+    nb_graph *g2 = nb_graph_new();
+    nb_tensor *w = nb_param(g2, 2, (int[]){64, 64});
+    for (int j = 0; j < 64; j++) w->data[63 * 64 + j] = j < 60 ? -0.5f * (float)j + 3.0f : -90.0f - (float)j;
+    nb_tensor *wy = nb_causal_softmax(g2, w);
+    assert_non_null(wy);
+    double wsum = 0;
+    for (int j = 0; j < 64; j++) wsum += exp((double)w->data[63 * 64 + j] - 3.0);
+    for (int j = 0; j < 64; j++) {
+        double want = exp((double)w->data[63 * 64 + j] - 3.0) / wsum;
+        float got = wy->data[63 * 64 + j];
+        if (!(fabs(got - want) <= 1e-6 * want + 1e-37)) fail_msg("score %g: got %.9g, want %.9g", w->data[63 * 64 + j], got, want);
+    }
+    nb_graph_free(g2);
     /* masked scores are never read: +inf there changes nothing */
     s->data[1] = INFINITY;
     assert_int_equal(nb_forward(g), NB_OK);
@@ -693,12 +713,12 @@ static void test_causal_softmax(void **state)
 
 /* ---- bad input ---- */
 
+/* NULL sources and graphs. */
 static void test_bad_input(void **state)
 {
     (void)state;
     nb_graph *g = nb_graph_new();
     nb_tensor *a = param(g, 3, (int[]){2, 3, 4}), *m = param(g, 2, (int[]){3, 4});
-    nb_tensor *iv = nb_input(g, NB_I32, 2, (int[]){2, 3}), *fv = nb_input(g, NB_F32, 1, (int[]){3});
     /* NULL sources and graphs */
     assert_fails(g, nb_transpose(g, NULL, NULL), "transpose: input 0 is NULL");
     assert_fails(g, nb_slice(g, NULL, NULL, NULL, NULL), "slice: input 0 is NULL");
@@ -726,7 +746,17 @@ static void test_bad_input(void **state)
     assert_null(nb_layer_norm(g, nb_transpose(g, NULL, NULL), NULL, NULL, 1e-3f));
     assert_null(nb_slice(g, NULL, NULL, NULL, NULL));
     assert_fails(g, nb_dropout(g, NULL, 0.5f), "transpose: input 0 is NULL");
-    /* wrong dtypes */
+    nb_graph_free(g);
+}
+
+/* Wrong dtypes, then bad permutations, axes and attributes. */
+static void test_bad_types_and_attributes(void **state)
+{
+    (void)state;
+    nb_graph *g = nb_graph_new();
+    nb_tensor *a = param(g, 3, (int[]){2, 3, 4}), *m = param(g, 2, (int[]){3, 4});
+    nb_tensor *iv = nb_input(g, NB_I32, 2, (int[]){2, 3}), *fv = nb_input(g, NB_F32, 1, (int[]){3});
+    nb_tensor *out[2];
     assert_fails(g, nb_gather(g, iv, iv), "gather: needs an NB_F32 table and NB_I32 indices, got NB_I32 and NB_I32");
     assert_fails(g, nb_gather(g, m, fv), "gather: needs an NB_F32 table and NB_I32 indices, got NB_F32 and NB_F32");
     assert_fails(g, nb_one_hot(g, fv, 3), "one_hot: indices must be an NB_I32 tensor, got a float tensor");
@@ -768,7 +798,16 @@ static void test_bad_input(void **state)
     assert_fails(g, nb_dropout(g, a, -0.1f), "dropout: rate -0.1 is outside [0, 1)");
     assert_fails(g, nb_dropout(g, a, NAN), "dropout: rate nan is outside [0, 1)");
     assert_fails(g, nb_layer_norm(g, a, NULL, NULL, 0.0f), "layer_norm: epsilon 0 (need a finite value > 0)");
-    /* shapes */
+    nb_graph_free(g);
+}
+
+/* Shapes that do not fit, and out-of-range indices at build. */
+static void test_bad_shapes(void **state)
+{
+    (void)state;
+    nb_graph *g = nb_graph_new();
+    nb_tensor *a = param(g, 3, (int[]){2, 3, 4}), *m = param(g, 2, (int[]){3, 4});
+    nb_tensor *iv = nb_input(g, NB_I32, 2, (int[]){2, 3}), *fv = nb_input(g, NB_F32, 1, (int[]){3});
     assert_fails(g, nb_batch_matmul(g, a, m, false, false),
                  "batch_matmul: cannot multiply (2, 3, 4) by (3, 4) (need (..., M, K) and (..., K, N) with broadcastable batch axes)");
     assert_fails(g, nb_batch_matmul(g, a, param(g, 3, (int[]){3, 4, 2}), false, false),
@@ -788,6 +827,34 @@ static void test_bad_input(void **state)
     assert_fails(g, nb_gather(g, m, iv), "gather: indices[1, 1] = 3 is outside the valid range [0, 3) of table (3, 4)");
     iv->idata[4] = -1;
     assert_fails(g, nb_gather(g, m, iv), "gather: indices[1, 1] = -1 is outside the valid range [0, 3) of table (3, 4)");
+    nb_graph_free(g);
+}
+
+/* ---- the attributes as nb_graph_print shows them ---- */
+static void test_print_attributes(void **state)
+{
+    (void)state;
+    nb_graph *g = nb_graph_new();
+    nb_tensor *x = param(g, 4, (int[]){2, 3, 4, 4});
+    nb_tensor *t = nb_transpose(g, x, (int[]){0, 2, 1, 3});
+    nb_tensor *s = nb_slice(g, t, (int[]){0, 1, 0, 0}, NULL, (int[]){1, 1, 2, 1});
+    nb_tensor *c = nb_concat(g, 2, (nb_tensor *[]){s, s}, 1);
+    nb_tensor *d = nb_dropout(g, nb_causal_softmax(g, x), 0.5f);
+    nb_tensor *m = nb_batch_matmul(g, d, x, false, true);
+    assert_non_null(c);
+    assert_non_null(m);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    nb_graph_print(g, f);
+    rewind(f);
+    char text[4096];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    static const char *const want[] = {"transpose", "perm=[0,2,1,3]", "start=[0,1,0,0] stop=[end,end,end,end] step=[1,1,2,1]",
+                                       "axis=1", "causal_softmax", "rate=0.5", "batch_matmul", "transpose_b"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(text, want[i])) fail_msg("nb_graph_print lacks \"%s\":\n%s", want[i], text);
     nb_graph_free(g);
 }
 
@@ -844,6 +911,9 @@ int main(void)
         cmocka_unit_test_setup(test_dropout_gradient, setup),
         cmocka_unit_test_setup(test_causal_softmax, setup),
         cmocka_unit_test_setup(test_bad_input, setup),
+        cmocka_unit_test_setup(test_bad_types_and_attributes, setup),
+        cmocka_unit_test_setup(test_bad_shapes, setup),
+        cmocka_unit_test_setup(test_print_attributes, setup),
         cmocka_unit_test_setup(test_no_alloc_attention, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

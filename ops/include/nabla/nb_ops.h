@@ -296,10 +296,13 @@ nb_tensor *nb_one_hot(nb_graph *g, nb_tensor *indices, int depth);
  * have at least 2 axes; their leading batch axes broadcast by NumPy's rules (e.g.
  * (B, H, T, D) · (D, E), or (1, H, T, D) · (B, H, D, T)), and the gradient of a
  * broadcast operand is summed over the items that reused it. Each batch item is
- * a BLIS GEMM (items shared over the thread pool; when b has no batch and a is
- * not transposed, one tall GEMM). Mismatched inner sizes or batch axes are
- * NB_ERR_SHAPE naming both shapes; non-float inputs NB_ERR_ARG. Its description
- * is "transpose_a", "transpose_b", both, or empty. */
+ * a BLIS GEMM, or for small items (up to 64 x 64 x 64) a register-tiled kernel
+ * that avoids BLIS's fixed cost per call; items are shared over the thread
+ * pool, and when b has no batch and a is not transposed they form one tall
+ * GEMM. Mismatched inner sizes or batch axes are NB_ERR_SHAPE naming both
+ * shapes (e.g. "batch_matmul: cannot multiply (2, 3, 4) by (3, 4) (need
+ * (..., M, K) and (..., K, N) with broadcastable batch axes)"); non-float inputs
+ * NB_ERR_ARG. Its description is "transpose_a", "transpose_b", both, or empty. */
 nb_tensor *nb_batch_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b, bool transpose_a, bool transpose_b);
 
 /* ---- normalisation, dropout, causal softmax (ops/norm.c, ops/dropout.c, ops/mask.c) ---- */
@@ -330,7 +333,8 @@ nb_tensor *nb_dropout(nb_graph *g, nb_tensor *x, float rate);
  * (..., T, T), row i (a query position) sees columns j <= i only, softmax over
  * those, and y[..., i, j] is exactly 0 for j > i (the scores there are never
  * read). Equal to softmax(scores + M) with M = -inf above the diagonal, in one
- * node. Scores that are not square in their last two axes are NB_ERR_SHAPE. */
+ * node with no mask tensor; masked positions get no gradient. Scores that are
+ * not square in their last two axes are NB_ERR_SHAPE, non-float NB_ERR_ARG. */
 nb_tensor *nb_causal_softmax(nb_graph *g, nb_tensor *scores);
 
 
