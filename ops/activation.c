@@ -90,16 +90,16 @@ static inline float erfc_pos(float z)
 {
     float t = 1.0f / (1.0f + 0.5f * z);
     float p = 0.17087277f;
-    p = p * t - 0.82215223f;
-    p = p * t + 1.48851587f;
-    p = p * t - 1.13520398f;
-    p = p * t + 0.27886807f;
-    p = p * t - 0.18628806f;
-    p = p * t + 0.09678418f;
-    p = p * t + 0.37409196f;
-    p = p * t + 1.00002368f;
-    p = p * t - 1.26551223f;
-    return t * nb_expf(p - z * z);
+    p = NB_FMA(p, t, -0.82215223f);
+    p = NB_FMA(p, t, 1.48851587f);
+    p = NB_FMA(p, t, -1.13520398f);
+    p = NB_FMA(p, t, 0.27886807f);
+    p = NB_FMA(p, t, -0.18628806f);
+    p = NB_FMA(p, t, 0.09678418f);
+    p = NB_FMA(p, t, 0.37409196f);
+    p = NB_FMA(p, t, 1.00002368f);
+    p = NB_FMA(p, t, -1.26551223f);
+    return t * nb_expf(NB_FMA(-z, z, p));
 }
 /* Φ(x), the standard normal CDF: 0.5 erfc(-x / √2) */
 static inline float norm_cdf(float x)

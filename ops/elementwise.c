@@ -331,7 +331,10 @@ BINARY_GRAD(minimum, min_ga, min_gb)
 nb_status nb_same_shape(nb_tensor *t)
 {
     const nb_tensor *a = t->src[0];
-    if (a->dtype != NB_F32) return nb_node_fail(t, NB_ERR_ARG, "%s: input must be a float tensor", t->op->name);
+    char sa[64];
+    if (a->dtype != NB_F32)
+        return nb_node_fail(t, NB_ERR_ARG, "%s: input must be a float tensor, got int32 %s", t->op->name,
+                            nb_shape_str(a, sa, sizeof sa));
     t->ndim = a->ndim;
     memcpy(t->shape, a->shape, sizeof t->shape);
     return NB_OK;
