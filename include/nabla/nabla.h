@@ -53,5 +53,6 @@
 #include <nabla/nb_ops.h>
 #include <nabla/nb_optim.h>
 #include <nabla/nb_nn.h>
+#include <nabla/nb_dist.h>
 
 #endif
