@@ -12,12 +12,8 @@
 #include <cmocka.h>
 
 #include <nabla/nabla.h>
+#include "op_check.h"
 #include "nb_blis.h" /* bli_finalize: release BLIS's pools so a leak check sees only ours */
-
-#define FD_H 1e-3f   /* central-difference step */
-#define FD_TOL 1e-2  /* relative tolerance for float32 finite differences */
-
-static nb_rng rng;
 
 static int setup(void **state)
 {
@@ -26,42 +22,7 @@ static int setup(void **state)
     return 0;
 }
 
-static void fill(nb_tensor *t, float lo, float hi)
-{
-    for (size_t i = 0; i < t->size; i++) t->data[i] = nb_rng_uniform_range(&rng, lo, hi);
-}
-
-/* Values of magnitude in [lo, hi] with a random sign: away from relu's kink. */
-static void fill_away_from_zero(nb_tensor *t, float lo, float hi)
-{
-    for (size_t i = 0; i < t->size; i++) {
-        float v = nb_rng_uniform_range(&rng, lo, hi);
-        t->data[i] = nb_rng_u32(&rng) & 1 ? v : -v;
-    }
-}
-
 static nb_tensor *param2(nb_graph *g, int r, int c) { return nb_param(g, 2, (int[]){r, c}); }
-
-/* sum(y * w) with fixed random weights w (an input: no gradient), so each
- * element of y gets a different upstream gradient. A scalar y is returned as is. */
-static nb_tensor *weighted_loss(nb_graph *g, nb_tensor *y)
-{
-    assert_non_null(y);
-    if (y->size == 1 && y->ndim == 0) return y;
-    nb_tensor *w = nb_input(g, NB_F32, y->ndim, y->shape);
-    assert_non_null(w);
-    fill(w, -1.0f, 1.0f);
-    nb_tensor *loss = nb_sum(g, nb_mul(g, y, w));
-    assert_non_null(loss);
-    return loss;
-}
-
-static void assert_gradcheck(nb_graph *g, nb_tensor *loss)
-{
-    double err;
-    nb_status s = nb_gradcheck(g, loss, NULL, 0, FD_H, &err);
-    if (s != NB_OK || !(err < FD_TOL)) fail_msg("gradcheck error %g (%s)", err, nb_last_error());
-}
 
 static void assert_close(float got, double want, double tol)
 {

@@ -14,23 +14,14 @@
 #include <cmocka.h>
 
 #include <nabla/nabla.h>
+#include "op_check.h"
 #include "nb_blis.h" /* bli_finalize: release BLIS's pools so a leak check sees only ours */
-
-#define FD_H 1e-3f  /* central-difference step */
-#define FD_TOL 1e-2 /* relative tolerance for float32 finite differences */
-
-static nb_rng rng;
 
 static int setup(void **state)
 {
     (void)state;
     nb_rng_seed(&rng, 99);
     return 0;
-}
-
-static void fill(nb_tensor *t, float lo, float hi)
-{
-    for (size_t i = 0; i < t->size; i++) t->data[i] = nb_rng_uniform_range(&rng, lo, hi);
 }
 
 /* Distinct values 0.01 apart in a shuffled order: no two elements of a pooling
@@ -54,22 +45,11 @@ static nb_tensor *tensor4(nb_graph *g, bool param, int a, int b, int c, int d)
     return t;
 }
 
-/* sum(y * w) with fixed random weights w (an input), so every element of y gets
- * its own upstream gradient w. */
-static nb_tensor *weighted_loss(nb_graph *g, nb_tensor *y)
-{
-    assert_non_null(y);
-    nb_tensor *w = nb_input(g, NB_F32, y->ndim, y->shape);
-    assert_non_null(w);
-    fill(w, -1.0f, 1.0f);
-    nb_tensor *loss = nb_sum(g, nb_mul(g, y, w));
-    assert_non_null(loss);
-    return loss;
-}
 /* The upstream weights of a weighted_loss. */
 static const float *upstream(const nb_tensor *loss) { return loss->src[0]->src[1]->data; }
 
-static void assert_gradcheck(nb_graph *g, nb_tensor *loss, nb_tensor *const *params, int n)
+/* The check over the given parameters only (NULL, 0: all of them). */
+static void assert_gradcheck_of(nb_graph *g, nb_tensor *loss, nb_tensor *const *params, int n)
 {
     double err;
     nb_status s = nb_gradcheck(g, loss, params, n, FD_H, &err);
@@ -215,7 +195,7 @@ static void test_conv_gradcheck(void **state)
     for (size_t ci = 0; ci < N_CASES; ci++) {
         conv_net n = build_conv(&conv_cases[ci], true);
         nb_tensor *params[] = {n.x, n.k, n.b};
-        assert_gradcheck(n.g, n.loss, params, n.b ? 3 : 2);
+        assert_gradcheck_of(n.g, n.loss, params, n.b ? 3 : 2);
         nb_graph_free(n.g);
     }
 }
@@ -235,7 +215,7 @@ static void test_conv_input_no_grad(void **state)
         assert_matches("dkernel", n.k->grad, r.dk, n.k->size, 1e-5);
         if (n.b) assert_matches("dbias", n.b->grad, r.db, CO, 1e-5);
         nb_tensor *params[] = {n.k, n.b};
-        assert_gradcheck(n.g, n.loss, params, n.b ? 2 : 1);
+        assert_gradcheck_of(n.g, n.loss, params, n.b ? 2 : 1);
         free_ref(&r);
         nb_graph_free(n.g);
     }
@@ -371,7 +351,7 @@ static void test_pool_values_and_gradcheck(void **state)
             nb_zero_grad(g);
             assert_int_equal(nb_backward(g, loss), NB_OK);
             assert_matches(is_max ? "dmax" : "davg", x->grad, dx, x->size, 1e-6);
-            assert_gradcheck(g, loss, &x, 1);
+            assert_gradcheck_of(g, loss, &x, 1);
             free(want), free(dx);
             nb_graph_free(g);
         }
@@ -420,7 +400,7 @@ static void test_global_avg_pool(void **state)
             for (int p = 0; p < 15; p++) s += x->data[((size_t)n * 15 + p) * CC + c];
             assert_float_equal(y->data[n * CC + c], s / 15, 1e-6);
         }
-    assert_gradcheck(g, weighted_loss(g, y), &x, 1);
+    assert_gradcheck_of(g, weighted_loss(g, y), &x, 1);
     nb_graph_free(g);
 }
 
@@ -500,7 +480,7 @@ static void test_batch_norm_training(void **state)
     for (int c = 0; c < BN_C; c++) assert_float_equal(n.mm->data[c], (float)(mm0[c] * m + mean[c] * (1 - m)), 1e-6);
     check_bn_values(&n, mean, var, eps); /* the output uses the batch's statistics, not the moving ones */
     nb_tensor *params[] = {n.x, n.gamma, n.beta};
-    assert_gradcheck(n.g, n.loss, params, 3);
+    assert_gradcheck_of(n.g, n.loss, params, 3);
     nb_graph_free(n.g);
     /* rank 2, Keras's defaults; no gamma / beta, gamma only, beta only */
     for (int affine = 0; affine < 3; affine++) {
@@ -511,7 +491,7 @@ static void test_batch_norm_training(void **state)
         int k = 1;
         if (n.gamma) some[k++] = n.gamma;
         if (n.beta) some[k++] = n.beta;
-        assert_gradcheck(n.g, n.loss, some, k);
+        assert_gradcheck_of(n.g, n.loss, some, k);
         nb_graph_free(n.g);
     }
 }
@@ -531,13 +511,13 @@ static void test_batch_norm_inference(void **state)
             assert_float_equal(n.mv->data[c], mv0[c], 0);
         }
         nb_tensor *params[] = {n.x, n.gamma, n.beta};
-        assert_gradcheck(n.g, n.loss, params, affine ? 3 : 1);
+        assert_gradcheck_of(n.g, n.loss, params, affine ? 3 : 1);
         /* switch to training: the next run uses batch statistics and the backward follows */
         nb_graph_set_training(n.g, true);
         assert_int_equal(nb_forward(n.g), NB_OK);
         ref_moments(n.x->data, n.x->size / BN_C, mean, var);
         check_bn_values(&n, mean, var, NB_BN_EPSILON);
-        assert_gradcheck(n.g, n.loss, params, affine ? 3 : 1);
+        assert_gradcheck_of(n.g, n.loss, params, affine ? 3 : 1);
         nb_graph_free(n.g);
     }
 }

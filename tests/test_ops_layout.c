@@ -14,11 +14,7 @@
 #include <cmocka.h>
 
 #include <nabla/nabla.h>
-
-#define FD_H 1e-3f  /* central-difference step */
-#define FD_TOL 1e-2 /* relative tolerance for float32 finite differences */
-
-static nb_rng rng;
+#include "op_check.h"
 
 static int setup(void **state)
 {
@@ -27,37 +23,12 @@ static int setup(void **state)
     return 0;
 }
 
-static void fill(nb_tensor *t, float lo, float hi)
-{
-    for (size_t i = 0; i < t->size; i++) t->data[i] = nb_rng_uniform_range(&rng, lo, hi);
-}
-
 static nb_tensor *param(nb_graph *g, int ndim, const int *shape)
 {
     nb_tensor *p = nb_param(g, ndim, shape);
     assert_non_null(p);
     fill(p, -1.0f, 1.0f);
     return p;
-}
-
-/* sum(y * w) with fixed random weights w (an input, no gradient), so every
- * element of y gets its own upstream gradient. */
-static nb_tensor *weighted_loss(nb_graph *g, nb_tensor *y)
-{
-    assert_non_null(y);
-    nb_tensor *w = nb_input(g, NB_F32, y->ndim, y->shape);
-    assert_non_null(w);
-    fill(w, -1.0f, 1.0f);
-    nb_tensor *loss = nb_sum(g, nb_mul(g, y, w));
-    assert_non_null(loss);
-    return loss;
-}
-
-static void assert_gradcheck(nb_graph *g, nb_tensor *loss)
-{
-    double err;
-    nb_status s = nb_gradcheck(g, loss, NULL, 0, FD_H, &err);
-    if (s != NB_OK || !(err < FD_TOL)) fail_msg("gradcheck error %g (%s)", err, nb_last_error());
 }
 
 static void assert_shape(const nb_tensor *t, int ndim, const int *shape)
