@@ -187,7 +187,7 @@ int main(int argc, char **argv)
     nb_dataset d = {.n = c.samples, .x = x, .labels = y};
     char model[64] = "";
     for (int l = 0, at = 0; l < c.n_layers; l++) at += snprintf(model + at, sizeof model - (size_t)at, l ? "-%d" : "%d", c.layers[l]);
-    const char *blis_arch = bli_arch_string(bli_arch_query_id());
+    const char *blis_arch = nb_blis_kernels();
     int rc = 0;
     nb_model *m = make_model(&c);
     if (!m) return 1;
