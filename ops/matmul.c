@@ -225,33 +225,43 @@ static nb_status dense_forward(nb_tensor *t)
     bias_act_rows(t->data, bias, B, out, act); /* one pass: y is still in cache (512 KB for 1000 x 128) */
     return NB_OK;
 }
+/* The backward's elementwise part, one function so it is compiled with the hot
+ * loops: s (n) = dy ⊙ act'(z), the derivative written in terms of y = act(z). */
+NB_HOT_LOOP static void dense_dz(float *restrict s, const float *restrict y, const float *restrict dy, size_t n,
+                                 nb_activation act)
+{
+    switch (act) {
+    case NB_RELU:
+        for (size_t i = 0; i < n; i++) s[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        break;
+    case NB_SIGMOID:
+        for (size_t i = 0; i < n; i++) s[i] = dy[i] * y[i] * (1.0f - y[i]);
+        break;
+    default: /* NB_TANH */
+        for (size_t i = 0; i < n; i++) s[i] = dy[i] * (1.0f - y[i] * y[i]);
+        break;
+    }
+}
+
+/* db (out) += column sums of dz (B, out). */
+NB_HOT_LOOP static void column_sums(float *restrict db, const float *restrict dz, int B, int out)
+{
+    for (int r = 0; r < B; r++)
+        for (int j = 0; j < out; j++) db[j] += dz[(size_t)r * out + j];
+}
+
 static void dense_backward(nb_tensor *t)
 {
     nb_tensor *x = t->src[0], *w = t->src[1], *b = t->n_src > 2 ? t->src[2] : NULL;
     int B = x->shape[0], in = x->shape[1], out = w->shape[1];
-    size_t n = t->size;
-    const float *y = t->data, *dy = t->grad;
-    const float *dz = dy; /* (B, out) d(loss)/d(x·w + b); dout itself when linear */
+    const float *dz = t->grad; /* (B, out) d(loss)/d(x·w + b); dout itself when linear */
     nb_activation act = NB_ATTR(t, dense_attr)->act;
     if (act != NB_LINEAR) {
-        float *s = t->scratch; /* sized by dense_forward */
-        assert(s && t->scratch_cap >= n);
-        switch (act) {
-        case NB_RELU:
-            for (size_t i = 0; i < n; i++) s[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-            break;
-        case NB_SIGMOID:
-            for (size_t i = 0; i < n; i++) s[i] = dy[i] * y[i] * (1.0f - y[i]);
-            break;
-        default: /* NB_TANH */
-            for (size_t i = 0; i < n; i++) s[i] = dy[i] * (1.0f - y[i] * y[i]);
-            break;
-        }
-        dz = s;
+        assert(t->scratch && t->scratch_cap >= t->size); /* sized by dense_forward */
+        dense_dz(t->scratch, t->data, t->grad, t->size, act);
+        dz = t->scratch;
     }
-    if (b && b->grad) /* db (out) += column sums of dz */
-        for (int r = 0; r < B; r++)
-            for (int j = 0; j < out; j++) b->grad[j] += dz[(size_t)r * out + j];
+    if (b && b->grad) column_sums(b->grad, dz, B, out);
     /* dW (in, out) += xᵀ (in, B) · dz (B, out): x read with strides (1, in) */
     if (w->grad) nb_sgemm(in, out, B, x->data, 1, in, dz, out, 1, 1.0f, w->grad, out);
     /* dx (B, in) += dz (B, out) · wᵀ (out, in): w read with strides (1, out) */
