@@ -1,7 +1,7 @@
 /* bench_mlp.c — training and inference throughput of an MLP built with nabla's
  * Keras-style API, on synthetic MNIST-shaped data (uniform pixels, random labels).
  *
- *   bench_mlp [--mode train|infer|profile|gemm] [--layers 784,128,10] [--batch 32]
+ *   bench_mlp [--mode train|infer|profile|gemm|kernels] [--layers 784,128,10] [--batch 32]
  *             [--threads 1] [--samples 60000] [--epochs 3]
  *
  * train    samples/s of nb_fit (Adam, sparse CE from logits); the median epoch of
@@ -11,6 +11,10 @@
  *          (optimizer, batch gathering) as one line
  * gemm     the same epoch's GEMMs alone, as bare bli_sgemm calls: the floor
  *          a training step can reach; prints nabla's time as a multiple of it
+ * kernels  the BLIS kernel set nabla selected (nb_blis_kernels), the value of
+ *          BLIS_ARCH_TYPE in this process ("unset" when nabla left BLIS to choose),
+ *          and nb_sgemm's speed at 512 x 512 x 512 (compare_pytorch.py gives
+ *          PyTorch's BLIS the same kernels and checks the speed matches)
  * Every mode prints one line of key=value fields (compare_pytorch.py reads them). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,11 +171,32 @@ static double time_gemms(const config *c, const float *x)
     return dt;
 }
 
+/* nb_sgemm's GFLOP/s for an n x n x n product: the median of 9 runs. */
+static double sgemm_gflops(int n)
+{
+    float *a = calloc((size_t)n * n, sizeof *a), *b = calloc((size_t)n * n, sizeof *b), *c = calloc((size_t)n * n, sizeof *c);
+    double dts[9] = {0};
+    if (a && b && c) {
+        for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = 1.0f / (float)(1 + i % 7);
+        nb_sgemm(n, n, n, a, n, 1, b, n, 1, 0.0f, c, n); /* warm up */
+        for (int r = 0; r < 9; r++) {
+            double t0 = now();
+            nb_sgemm(n, n, n, a, n, 1, b, n, 1, 0.0f, c, n);
+            dts[r] = now() - t0;
+        }
+        qsort(dts, 9, sizeof *dts, cmp_double);
+    }
+    free(a);
+    free(b);
+    free(c);
+    return dts[4] > 0 ? 2.0 * n * n * n / dts[4] * 1e-9 : 0.0;
+}
+
 int main(int argc, char **argv)
 {
     config c;
     if (parse(argc, argv, &c)) {
-        fprintf(stderr, "usage: bench_mlp [--mode train|infer|profile|gemm] [--layers 784,128,10] [--batch 32] "
+        fprintf(stderr, "usage: bench_mlp [--mode train|infer|profile|gemm|kernels] [--layers 784,128,10] [--batch 32] "
                         "[--threads 1] [--samples 60000] [--epochs 3]\n");
         return 2;
     }
@@ -187,7 +212,7 @@ int main(int argc, char **argv)
     nb_dataset d = {.n = c.samples, .x = x, .labels = y};
     char model[64] = "";
     for (int l = 0, at = 0; l < c.n_layers; l++) at += snprintf(model + at, sizeof model - (size_t)at, l ? "-%d" : "%d", c.layers[l]);
-    const char *blis_arch = bli_arch_string(bli_arch_query_id());
+    const char *blis_arch = nb_blis_kernels();
     int rc = 0;
     nb_model *m = make_model(&c);
     if (!m) return 1;
@@ -202,6 +227,10 @@ int main(int argc, char **argv)
             printf("nabla gemm model=%s batch=%d threads=%d blis=%s epoch_s=%.4f gemm_only_s=%.4f ratio=%.3f\n", model,
                    c.batch, c.threads, blis_arch, dt, g, dt / g);
         }
+    } else if (!strcmp(c.mode, "kernels")) {
+        const char *env = getenv("BLIS_ARCH_TYPE");
+        printf("nabla kernels blis=%s blis_arch_type=%s threads=%d sgemm512_gflops=%.1f\n", blis_arch,
+               env && env[0] ? env : "unset", c.threads, sgemm_gflops(512));
     } else if (!strcmp(c.mode, "infer")) {
         float *out = malloc((size_t)c.samples * classes * sizeof *out);
         nb_predict(m, x, c.batch < c.samples ? c.batch : c.samples, out); /* warm up */

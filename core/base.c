@@ -92,8 +92,9 @@ void nb_free(void *ptr)
  * falls back to the portable "generic" kernels, about 5x slower. Before BLIS
  * initialises (this constructor runs when the library is loaded), choose the
  * Skylake-X kernels when the CPU has the AVX-512 subsets they use. A
- * BLIS_ARCH_TYPE already set by the user always wins; NB_BLIS_AUTO_ARCH=0 turns
- * this off. */
+ * BLIS_ARCH_TYPE already set by the user always wins (the check below, and
+ * setenv's overwrite flag 0); NB_BLIS_AUTO_ARCH=0 turns this off. Documented in
+ * nb_base.h ("BLIS kernels"); nb_blis_kernels() names the set in use. */
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 __attribute__((constructor)) static void choose_blis_kernels(void)
 {
@@ -108,6 +109,15 @@ __attribute__((constructor)) static void choose_blis_kernels(void)
     }
 }
 #endif
+
+const char *nb_blis_kernels(void)
+{
+    /* BLIS 0.9 checks a requested kernel set against its registry, which only
+     * exists once BLIS is initialised: querying earlier aborts the process */
+    bli_init();
+    const char *name = bli_arch_string(bli_arch_query_id());
+    return name ? name : "unknown";
+}
 
 /* ---- threads ---- */
 

@@ -9,6 +9,11 @@
 
 #include <nabla/nb_optim.h>
 
+/* NB_HOT_LOOP (meson.build): compiled for AVX-512, AVX2 and the baseline in a portable build */
+#ifndef NB_HOT_LOOP
+#define NB_HOT_LOOP
+#endif
+
 #define KERAS_LR 0.001f
 #define KERAS_BETA_1 0.9f
 #define KERAS_BETA_2 0.999f
@@ -17,7 +22,7 @@
 
 enum { LR, BETA_1, BETA_2, EPSILON, FORM, N_HPARAMS };
 
-static void adam_step(nb_optimizer *o, float *restrict w, const float *restrict g, size_t begin, size_t end)
+NB_HOT_LOOP static void adam_step(nb_optimizer *o, float *restrict w, const float *restrict g, size_t begin, size_t end)
 {
     const double t = (double)o->iterations + 1.0;
     const float lr = o->hparams[LR], b1 = o->hparams[BETA_1], b2 = o->hparams[BETA_2], eps = o->hparams[EPSILON];

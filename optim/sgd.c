@@ -7,11 +7,16 @@
 
 #include <nabla/nb_optim.h>
 
+/* NB_HOT_LOOP (meson.build): compiled for AVX-512, AVX2 and the baseline in a portable build */
+#ifndef NB_HOT_LOOP
+#define NB_HOT_LOOP
+#endif
+
 #define KERAS_SGD_LR 0.01f
 
 enum { LR, MOMENTUM, NESTEROV, N_HPARAMS };
 
-static void sgd_step(nb_optimizer *o, float *restrict w, const float *restrict g, size_t begin, size_t end)
+NB_HOT_LOOP static void sgd_step(nb_optimizer *o, float *restrict w, const float *restrict g, size_t begin, size_t end)
 {
     const float lr = o->hparams[LR], mu = o->hparams[MOMENTUM];
     if (o->n_slots == 0) {

@@ -148,6 +148,53 @@ static void test_dense(void **state)
             }
 }
 
+/* act(z) in double, the definition the fused kernels must match */
+static double ref_act(double z, nb_activation act)
+{
+    switch (act) {
+    case NB_RELU: return z > 0 ? z : 0;
+    case NB_SIGMOID: return 1 / (1 + exp(-z));
+    case NB_TANH: return tanh(z);
+    default: return z;
+    }
+}
+
+/* dense forward against the reference on both of its paths (a few rows: one
+ * fused sweep over w; more: BLIS then a bias + activation pass), across the
+ * block edges (4 rows, 32 columns), with and without bias, on 1 and 2 threads
+ * (a wide w shares its columns between threads) */
+static void test_dense_paths(void **state)
+{
+    (void)state;
+    static const int sizes[][3] = {{1, 1, 1}, {1, 37, 31}, {3, 5, 32}, {4, 9, 33}, {5, 16, 70}, {8, 3, 64},
+                                   {9, 37, 33}, {12, 20, 10}, {3, 600, 450}, {7, 513, 520}};
+    const nb_activation acts[] = {NB_LINEAR, NB_RELU, NB_SIGMOID, NB_TANH};
+    for (int threads = 1; threads <= 2; threads++) {
+        nb_set_num_threads(threads);
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+            for (int a = 0; a < 4; a++)
+                for (int bias = 0; bias < 2; bias++) {
+                    int B = sizes[s][0], in = sizes[s][1], out = sizes[s][2];
+                    nb_graph *g = nb_graph_new();
+                    nb_tensor *x = nb_input(g, NB_F32, 2, (int[]){B, in}), *w = param2(g, in, out);
+                    nb_tensor *b = bias ? nb_param(g, 1, (int[]){out}) : NULL;
+                    fill(x, -1, 1);
+                    fill(w, -1, 1);
+                    if (b) fill(b, -1, 1);
+                    nb_tensor *y = nb_dense(g, x, w, b, acts[a]);
+                    assert_non_null(y);
+                    double *want = malloc(sizeof(double) * (size_t)B * out);
+                    assert_non_null(want);
+                    ref_matmul(want, x->data, in, 1, w->data, out, 1, B, in, out);
+                    for (int i = 0; i < B * out; i++) want[i] = ref_act(want[i] + (b ? b->data[i % out] : 0), acts[a]);
+                    assert_matches(y->data, want, (size_t)B * out);
+                    free(want);
+                    nb_graph_free(g);
+                }
+    }
+    nb_set_num_threads(1);
+}
+
 /* dense where x is an input (no gradient) and the bias gradient alone is asked for */
 static void test_dense_input_no_grad(void **state)
 {
@@ -704,6 +751,7 @@ int main(void)
         cmocka_unit_test_setup(test_matmul_vs_reference, setup),
         cmocka_unit_test_setup(test_gradcheck_matmul, setup),
         cmocka_unit_test_setup(test_dense, setup),
+        cmocka_unit_test_setup(test_dense_paths, setup),
         cmocka_unit_test_setup(test_dense_input_no_grad, setup),
         cmocka_unit_test_setup(test_gradcheck_elementwise, setup),
         cmocka_unit_test_setup(test_gradcheck_activations, setup),

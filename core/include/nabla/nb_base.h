@@ -95,6 +95,25 @@ double nb_now(void);
  * 0 for n < 1 or a NULL v. The one argmax used for accuracy and predictions. */
 int nb_index_of_max(const float *v, int n);
 
+/* ---- BLIS kernels ----------------------------------------------------------
+ * nabla's matrix products run on BLIS. Debian's BLIS 0.9 chooses its kernels from
+ * the CPU model and does not recognise recent AVX-512 CPUs (AMD Zen 4 and 5,
+ * virtual CPUs named only "AMD EPYC"): it then falls back to its portable
+ * "generic" kernels, several times slower. So when the library is loaded (a
+ * constructor, before BLIS starts), nabla sets the environment variable
+ * BLIS_ARCH_TYPE of the process to BLIS's Skylake-X kernels ("skx") if the CPU
+ * has the AVX-512 subsets they use (F, DQ, BW, VL). It never overrides a
+ * BLIS_ARCH_TYPE already set (yours always wins: BLIS_ARCH_TYPE=<BLIS's number
+ * of the kernel set>), and NB_BLIS_AUTO_ARCH=0 turns the choice off (BLIS then
+ * picks as usual). Other BLIS users in the process (numpy, a BLAS) see the same
+ * variable if they start BLIS after nabla is loaded. */
+
+/* The name of the kernel set BLIS uses in this process, as BLIS spells it: "skx",
+ * "haswell", "zen3", "generic", ... — the one nabla chose, the one your
+ * BLIS_ARCH_TYPE asked for, or BLIS's own pick. Starts BLIS's kernel selection if
+ * it has not run yet. The string is static; never NULL. */
+const char *nb_blis_kernels(void);
+
 #ifdef __cplusplus
 }
 #endif
