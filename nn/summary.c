@@ -102,5 +102,6 @@ void nb_model_summary(const nb_model *m, FILE *out)
     fprintf(out, "Trainable params: %s (%s)\n", commas(trainable, num, sizeof num), b);
     bytes_str(m->n_state, b, sizeof b);
     fprintf(out, "Non-trainable params: %s (%s)\n", commas(m->n_state, num, sizeof num), b);
+    fprintf(out, "Matrix products: BLIS, %s kernels\n", nb_blis_kernels());
     rule(out, '_', width);
 }

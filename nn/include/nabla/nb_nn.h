@@ -373,7 +373,7 @@ nb_status nb_model_gradcheck(nb_model *m, const nb_dataset *data, bool training,
  * "(None, 26, 26, 32)", weight count; functional models also list their inputs
  * and what each call is connected to), then total / trainable / non-trainable
  * parameters. */
-void nb_model_summary(const nb_model *m, FILE *out);
+void nb_model_summary(const nb_model *m, FILE *out); /* ends with the BLIS kernel set in use */
 
 /* ---- Files ----------------------------------------------------------------
  * nb_save writes the architecture, compile settings, class names, weights and
