@@ -43,6 +43,7 @@ nb_graph *nb_graph_new(void)
 
 static void tensor_free(nb_tensor *t)
 {
+    nb_input_release(t);
     if (!(t->flags & FLAG_PACKED)) {
         nb_free(t->data);
         nb_free(t->grad);
@@ -244,9 +245,37 @@ nb_tensor *nb_state(nb_graph *g, int ndim, const int *shape)
     return leaf(g, "nb_state", NB_F32, ndim, shape, NB_FLAG_STATE);
 }
 
+void nb_input_release(nb_tensor *t)
+{
+    if (!t || !t->own_data) return;
+    t->data = t->own_data;
+    t->own_data = NULL;
+    size_t row = t->size / (size_t)t->shape[0];
+    if (t->size > t->cap) { /* the borrowed batch was larger than the buffer: shrink the view */
+        t->shape[0] = (int)(t->cap / row);
+        t->size = row * (size_t)t->shape[0];
+    }
+}
+
+nb_status nb_input_borrow(nb_tensor *t, const float *data, int batch)
+{
+    if (!t || !(t->flags & NB_FLAG_INPUT) || t->dtype != NB_F32)
+        return nb_fail(NB_ERR_ARG, "nb_input_borrow: not a float input tensor");
+    if (!data || batch < 1) return nb_fail(NB_ERR_ARG, "nb_input_borrow: data NULL or batch %d < 1", batch);
+    size_t row = t->size / (size_t)t->shape[0];
+    if ((size_t)batch > MAX_ELEMENTS / row)
+        return nb_fail(NB_ERR_ARG, "nb_input_borrow: batch %d makes the input too large", batch);
+    if (!t->own_data) t->own_data = t->data;
+    t->data = (float *)(uintptr_t)data; /* read only: no op writes its inputs */
+    t->shape[0] = batch;
+    t->size = row * (size_t)batch;
+    return NB_OK;
+}
+
 nb_status nb_input_set_batch(nb_tensor *t, int batch)
 {
     if (!t || !(t->flags & NB_FLAG_INPUT)) return nb_fail(NB_ERR_ARG, "nb_input_set_batch: not an input tensor");
+    nb_input_release(t);
     if (batch < 1) return nb_fail(NB_ERR_ARG, "nb_input_set_batch: batch must be >= 1, got %d", batch);
     size_t row = t->size / (size_t)t->shape[0];
     if ((size_t)batch > MAX_ELEMENTS / row)

@@ -423,15 +423,17 @@ nb_status nb_predict_data(nb_model *m, const nb_dataset *data, float *out)
     nb_status s = check_data(m, data, "nb_predict", "the data", false);
     if (s != NB_OK) return s;
     if (!m->infer.g && (s = nn_build_graph(m, false, &m->infer, "nb_predict")) != NB_OK) return s;
-    const size_t k = nn_output_size(m);
-    for (int at = 0; at < data->n; at += PREDICT_BATCH) {
+    const size_t k = nn_output_size(m), in = nn_input_size(m, 0);
+    nb_tensor *x = m->infer.x[0];
+    for (int at = 0; at < data->n && s == NB_OK; at += PREDICT_BATCH) {
         int b = data->n - at < PREDICT_BATCH ? data->n - at : PREDICT_BATCH;
-        s = gather(m, data, NULL, at, b, m->infer.x[0], NULL);
+        /* float rows are read where they are; bytes and ids are gathered */
+        s = data->x ? nb_input_borrow(x, data->x + (size_t)at * in, b) : gather(m, data, NULL, at, b, x, NULL);
         if (s == NB_OK) s = nb_forward(m->infer.g);
-        if (s != NB_OK) return s;
-        memcpy(out + (size_t)at * k, m->infer.out->data, (size_t)b * k * sizeof *out);
+        if (s == NB_OK) memcpy(out + (size_t)at * k, m->infer.out->data, (size_t)b * k * sizeof *out);
     }
-    return NB_OK;
+    nb_input_release(x); /* never keep a pointer into the caller's array */
+    return s;
 }
 
 nb_status nb_predict(nb_model *m, const float *x, int n, float *out)

@@ -495,6 +495,38 @@ static void test_backward_hook(void **state)
     nb_graph_free(g);
 }
 
+/* An input reading the caller's rows in place gives what a copy gives, and
+ * gets its own buffer back on release or on the next set. */
+static void test_input_borrow(void **state)
+{
+    (void)state;
+    nb_graph *g = nb_graph_new();
+    nb_tensor *x = nb_input(g, NB_F32, 2, (int[]){1, 3});
+    nb_tensor *w = nb_param(g, 2, (int[]){3, 2});
+    for (int i = 0; i < 6; i++) w->data[i] = (float)(i + 1);
+    nb_tensor *y = nb_matmul(g, x, w);
+    float rows[12] = {1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1};
+    assert_int_equal(nb_input_borrow(x, rows, 4), NB_OK);
+    assert_ptr_equal(x->data, rows);
+    assert_int_equal(nb_forward(g), NB_OK);
+    float want[8] = {1, 2, 3, 4, 5, 6, 9, 12};
+    assert_memory_equal(y->data, want, sizeof want);
+    nb_input_release(x);
+    assert_ptr_not_equal(x->data, rows);
+    assert_true(x->shape[0] >= 1 && x->size <= x->cap);
+    assert_int_equal(nb_input_borrow(x, rows, 4), NB_OK);
+    assert_int_equal(nb_input_set(x, rows, 2), NB_OK); /* a set copies into the own buffer */
+    assert_ptr_not_equal(x->data, rows);
+    assert_int_equal(nb_forward(g), NB_OK);
+    assert_memory_equal(y->data, want, 4 * sizeof(float));
+    nb_tensor *ids = nb_input(g, NB_I32, 1, (int[]){2});
+    assert_int_equal(nb_input_borrow(ids, rows, 2), NB_ERR_ARG);
+    assert_int_equal(nb_input_borrow(w, rows, 2), NB_ERR_ARG);
+    assert_int_equal(nb_input_borrow(x, NULL, 2), NB_ERR_ARG);
+    assert_int_equal(nb_input_borrow(x, rows, 4), NB_OK);
+    nb_graph_free(g); /* frees the own buffer, never the caller's */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -514,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_profile),
         cmocka_unit_test(test_status_names),
         cmocka_unit_test(test_backward_hook),
+        cmocka_unit_test(test_input_borrow),
     };
     int failed = cmocka_run_group_tests_name("core", tests, NULL, NULL);
     bli_finalize(); /* release BLIS's pools so a leak check sees only ours */

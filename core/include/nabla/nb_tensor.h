@@ -92,6 +92,7 @@ struct nb_tensor {
     size_t cap;               /* elements allocated for data/idata and grad */
     float *scratch;           /* op-private buffer (see nb_scratch) */
     size_t scratch_cap;       /* floats allocated in scratch */
+    float *own_data;          /* an input's own buffer while `data` points at the caller's (nb_input_borrow) */
 };
 
 /* ---- Graphs -------------------------------------------------------------- */
@@ -154,6 +155,17 @@ nb_tensor *nb_param(nb_graph *g, int ndim, const int *shape);
  * keeps across runs and updates itself, such as batch normalisation's moving
  * statistics. Models save them with the weights. Fails as nb_param does. */
 nb_tensor *nb_state(nb_graph *g, int ndim, const int *shape);
+
+/* Let float input t read `batch` rows straight from the caller's `data` (no
+ * copy) until nb_input_release or the next nb_input_set_batch / nb_input_set /
+ * nb_input_borrow on it; the caller keeps the rows alive and unchanged until
+ * then. For inference on the caller's own arrays (nb_predict). NB_ERR_ARG for a
+ * non-input, an int32 input, NULL data or batch < 1. */
+nb_status nb_input_borrow(nb_tensor *t, const float *data, int batch);
+
+/* Give input t its own buffer back (its values are then undefined). A no-op for
+ * an input that does not borrow, or NULL. */
+void nb_input_release(nb_tensor *t);
 
 /* Change an input's leading (batch) dimension to `batch` (>= 1). Grows its
  * buffer when needed (the only allocation), keeping nothing of the old values.
