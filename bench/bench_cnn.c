@@ -12,7 +12,8 @@
  * train    samples/s of nb_fit (the whole step: forward, backward, Adam); the
  *          median epoch of --epochs, the first (which sizes the buffers) dropped
  *          when there are more; allocs_per_step counts nb_alloc_count calls per
- *          step after that first epoch (0 is the goal)
+ *          step after that first epoch (0 is the goal); cpu_samples_per_s divides
+ *          by the process's CPU time instead (see cpu_now)
  * infer    samples/s of nb_predict in batches of --batch (best of --epochs passes)
  * profile  two training epochs with per-op timing (nb_profile_*); the rest beyond
  *          the ops is the optimizer and batch gathering
@@ -20,7 +21,8 @@
  *          (BLIS threaded with the same thread count), and the inference pass
  *          against its forward GEMMs: floor_frac = GEMM-only time / nabla time,
  *          the fraction of the GEMM floor nabla reaches (1 would be no overhead
- *          at all: no im2col, col2im, bias, relu, pooling, dropout, loss or Adam)
+ *          at all: no im2col, col2im, bias, relu, pooling, dropout, loss or Adam);
+ *          cpu_floor_frac is the same in CPU time (steadier on a busy machine)
  *
  * The GEMMs of one training step, im2col form, B the batch:
  *   conv1 forward (B*676, 9)·(9, 32), dkernel (9, B*676)·(B*676, 32) (no dx: the input needs none)
@@ -50,6 +52,16 @@ static double now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* CPU seconds of the whole process (all threads): on a shared machine it leaves
+ * out the time other jobs held the cores, so with one thread it is the steadier
+ * measure; with more it also counts the workers' spinning. */
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -88,6 +100,7 @@ static nb_model *make_model(void)
 
 typedef struct {
     double *ends;            /* (epochs) time at each epoch's last step */
+    double *cpu_ends;        /* (epochs) CPU time at each epoch's last step */
     unsigned long allocs0;   /* nb_alloc_count at the end of the first epoch */
     unsigned long allocs1;   /* ... at the end of the last */
     int steps_after;         /* steps counted between the two */
@@ -104,7 +117,7 @@ static void on_step(void *ctx, int epoch, int step, int steps, double loss, doub
     } else if (step == steps - 1) {
         t->allocs0 = nb_alloc_count();
     }
-    if (step == steps - 1) t->ends[epoch] = now();
+    if (step == steps - 1) t->ends[epoch] = now(), t->cpu_ends[epoch] = cpu_now();
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -114,29 +127,39 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Seconds per epoch of nb_fit (median of the epochs after the first, or the
- * only one); *allocs_per_step as measured after the first epoch (-1: one epoch). */
-static double time_fit(nb_model *m, const nb_dataset *d, const config *c, double *allocs_per_step)
+ * only one), and *cpu_s the same in CPU seconds; *allocs_per_step as measured
+ * after the first epoch (-1: one epoch). */
+static double time_fit(nb_model *m, const nb_dataset *d, const config *c, double *allocs_per_step, double *cpu_s)
 {
-    double *ends = calloc((size_t)c->epochs, sizeof *ends), *dts = calloc((size_t)c->epochs, sizeof *dts);
-    timing t = {.ends = ends};
-    double start = now(), result = -1;
+    size_t E = (size_t)c->epochs;
+    double *ends = calloc(E, sizeof *ends), *dts = calloc(E, sizeof *dts), *cends = calloc(E, sizeof *cends),
+           *cdts = calloc(E, sizeof *cdts);
+    timing t = {.ends = ends, .cpu_ends = cends};
+    double start = now(), cpu_start = cpu_now(), result = -1;
     nb_status s = nb_fit_data(m, d, &(nb_fit_opts){.epochs = c->epochs, .batch_size = c->batch,
                                                    .verbose = NB_VERBOSE_SILENT, .on_step = on_step, .ctx = &t}, NULL);
-    if (s == NB_OK && ends && dts) {
+    if (s == NB_OK && ends && dts && cends && cdts) {
         int n = 0;
-        for (int e = c->epochs > 1 ? 1 : 0; e < c->epochs; e++) dts[n++] = ends[e] - (e ? ends[e - 1] : start);
+        for (int e = c->epochs > 1 ? 1 : 0; e < c->epochs; e++, n++) {
+            dts[n] = ends[e] - (e ? ends[e - 1] : start);
+            cdts[n] = cends[e] - (e ? cends[e - 1] : cpu_start);
+        }
         qsort(dts, (size_t)n, sizeof *dts, cmp_double);
+        qsort(cdts, (size_t)n, sizeof *cdts, cmp_double);
         result = dts[n / 2];
+        *cpu_s = cdts[n / 2];
         *allocs_per_step = t.steps_after > 0 ? (double)(t.allocs1 - t.allocs0) / t.steps_after : -1;
     } else fprintf(stderr, "bench_cnn: %s\n", nb_last_error());
     free(ends);
     free(dts);
+    free(cends);
+    free(cdts);
     return result;
 }
 
 /* The GEMMs of nb_predict over the whole set (forward == 1) or of one training
  * epoch, as bare bli_sgemm calls on buffers of the same shapes. */
-static double time_gemms(const config *c, bool forward_only)
+static double time_gemms(const config *c, bool forward_only, double *cpu_s)
 {
     int B = c->batch;
     size_t col1 = (size_t)B * 676 * 9, col2 = (size_t)B * 121 * 288;
@@ -146,7 +169,7 @@ static double time_gemms(const config *c, bool forward_only)
     float *k2 = calloc(288 * 64, sizeof(float)), *dk2 = calloc(288 * 64, sizeof(float));
     float *w = calloc(1600 * 10, sizeof(float)), *dw = calloc(1600 * 10, sizeof(float));
     float *dx = calloc((size_t)B * 1600, sizeof(float)), *z = calloc((size_t)B * 10, sizeof(float));
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     for (int s = 0; s < c->samples; s += B) {
         int b = c->samples - s < B ? c->samples - s : B, r1 = b * 676, r2 = b * 121;
         direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, r1, 32, 9, a1, 9, 1, k1, 32, 1, 0.0f, y1, 32);
@@ -160,25 +183,28 @@ static double time_gemms(const config *c, bool forward_only)
         direct_sgemm(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, 9, 32, r1, a1, 9, 1, y1, 32, 1, 1.0f, dk1, 32);
     }
     double dt = now() - t0;
+    *cpu_s = cpu_now() - c0;
     free(a1), free(y1), free(a2), free(y2), free(k1), free(dk1), free(k2), free(dk2);
     free(w), free(dw), free(dx), free(z);
     return dt;
 }
 
 /* Seconds for nb_predict over all samples in batches: the best of c->epochs passes. */
-static double time_predict(nb_model *m, const float *x, float *out, const config *c)
+static double time_predict(nb_model *m, const float *x, float *out, const config *c, double *cpu_s)
 {
     int warm = c->batch < c->samples ? c->batch : c->samples;
     if (nb_predict(m, x, warm, out) != NB_OK) return -1;
     double best = 1e30;
+    *cpu_s = 1e30;
     for (int e = 0; e < c->epochs; e++) {
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         for (int s = 0; s < c->samples; s += c->batch) {
             int b = c->samples - s < c->batch ? c->samples - s : c->batch;
             if (nb_predict(m, x + (size_t)s * 784, b, out + (size_t)s * 10) != NB_OK) return -1;
         }
-        double dt = now() - t0;
+        double dt = now() - t0, dc = cpu_now() - c0;
         best = dt < best ? dt : best;
+        *cpu_s = dc < *cpu_s ? dc : *cpu_s;
     }
     return best;
 }
@@ -186,11 +212,11 @@ static double time_predict(nb_model *m, const float *x, float *out, const config
 static int run_profile(nb_model *m, const nb_dataset *d, config *c, const char *blis_arch)
 {
     c->epochs = 2;
-    double allocs;
+    double allocs, cpu;
     nb_profile_reset();
     double t0 = now();
     nb_profile_enable(true);
-    int rc = time_fit(m, d, c, &allocs) > 0 ? 0 : 1;
+    int rc = time_fit(m, d, c, &allocs, &cpu) > 0 ? 0 : 1;
     nb_profile_enable(false);
     double total = now() - t0;
     int steps = c->epochs * ((c->samples + c->batch - 1) / c->batch);
@@ -228,29 +254,33 @@ int main(int argc, char **argv)
     nb_model *m = make_model();
     if (!m) return 1;
     int rc = 0;
-    double allocs = -1;
+    double allocs = -1, cpu = 0, gcpu = 0, icpu = 0, gicpu = 0;
     if (!strcmp(c.mode, "train")) {
-        double dt = time_fit(m, &d, &c, &allocs);
+        double dt = time_fit(m, &d, &c, &allocs, &cpu);
         if (dt <= 0) rc = 1;
         else
             printf("nabla train model=cnn batch=%d threads=%d blis=%s epoch_s=%.4f samples_per_s=%.0f gflops=%.1f "
-                   "allocs_per_step=%g\n",
-                   c.batch, c.threads, blis_arch, dt, c.samples / dt, TRAIN_FLOPS * c.samples / dt * 1e-9, allocs);
+                   "cpu_samples_per_s=%.0f allocs_per_step=%g\n",
+                   c.batch, c.threads, blis_arch, dt, c.samples / dt, TRAIN_FLOPS * c.samples / dt * 1e-9,
+                   c.samples / cpu, allocs);
     } else if (!strcmp(c.mode, "infer")) {
-        double dt = time_predict(m, x, out, &c);
+        double dt = time_predict(m, x, out, &c, &cpu);
         if (dt <= 0) rc = 1;
         else
-            printf("nabla infer model=cnn batch=%d threads=%d blis=%s epoch_s=%.4f samples_per_s=%.0f gflops=%.1f\n",
-                   c.batch, c.threads, blis_arch, dt, c.samples / dt, INFER_FLOPS * c.samples / dt * 1e-9);
+            printf("nabla infer model=cnn batch=%d threads=%d blis=%s epoch_s=%.4f samples_per_s=%.0f gflops=%.1f "
+                   "cpu_samples_per_s=%.0f\n",
+                   c.batch, c.threads, blis_arch, dt, c.samples / dt, INFER_FLOPS * c.samples / dt * 1e-9, c.samples / cpu);
     } else if (!strcmp(c.mode, "gemm")) {
-        double dt = time_fit(m, &d, &c, &allocs), g = time_gemms(&c, false);
-        double di = time_predict(m, x, out, &c), gi = time_gemms(&c, true);
+        double dt = time_fit(m, &d, &c, &allocs, &cpu), g = time_gemms(&c, false, &gcpu);
+        double di = time_predict(m, x, out, &c, &icpu), gi = time_gemms(&c, true, &gicpu);
         if (dt <= 0 || di <= 0) rc = 1;
         else {
-            printf("nabla gemm train model=cnn batch=%d threads=%d blis=%s epoch_s=%.4f gemm_only_s=%.4f floor_frac=%.3f\n",
-                   c.batch, c.threads, blis_arch, dt, g, g / dt);
-            printf("nabla gemm infer model=cnn batch=%d threads=%d blis=%s pass_s=%.4f gemm_only_s=%.4f floor_frac=%.3f\n",
-                   c.batch, c.threads, blis_arch, di, gi, gi / di);
+            printf("nabla gemm train model=cnn batch=%d threads=%d blis=%s epoch_s=%.4f gemm_only_s=%.4f floor_frac=%.3f "
+                   "cpu_floor_frac=%.3f\n",
+                   c.batch, c.threads, blis_arch, dt, g, g / dt, gcpu / cpu);
+            printf("nabla gemm infer model=cnn batch=%d threads=%d blis=%s pass_s=%.4f gemm_only_s=%.4f floor_frac=%.3f "
+                   "cpu_floor_frac=%.3f\n",
+                   c.batch, c.threads, blis_arch, di, gi, gi / di, gicpu / icpu);
         }
     } else if (!strcmp(c.mode, "profile")) {
         rc = run_profile(m, &d, &c, blis_arch);
