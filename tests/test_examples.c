@@ -229,6 +229,55 @@ static void test_mnist_fashion_names(void **state)
     nb_model_free(m);
 }
 
+/* --arch cnn: the Keras convnet trains briefly, eval reloads it from the file
+ * alone and agrees, and predict feeds it a picture (784 values, as the MLP). */
+static void test_mnist_cnn(void **state)
+{
+    (void)state;
+    PATH(model, "cnn.nb");
+    PATH(picture, "cnn_seven.png");
+    char *out;
+    assert_int_equal(run_mnist(&out, "train", "--arch", "cnn", "--data", data, "--limit", "256", "--epochs", "1",
+                               "--batch", "16", "--lr", "0.003", "--model", model, "--verbose", "2", NULL),
+                     0);
+    assert_non_null(strstr(out, "256 training and 100 test images"));
+    assert_non_null(strstr(out, "(None, 26, 26, 32)"));
+    assert_non_null(strstr(out, "(None, 5, 5, 64)"));
+    assert_non_null(strstr(out, "Total params: 34,826"));
+    float acc = -1, acc2 = -2;
+    const char *line = strstr(out, "test accuracy: ");
+    assert_non_null(line);
+    assert_int_equal(sscanf(line, "test accuracy: %f", &acc), 1);
+    assert_true(acc >= 0.5f); /* one short epoch on clean glyphs */
+    free(out);
+
+    nb_model *m = nb_load(model);
+    if (!m) fail_msg("nb_load: %s", nb_last_error());
+    assert_int_equal(nb_model_layer_count(m), 7);
+    assert_string_equal(nb_model_layer_kind(m, 0), "Conv2D");
+    assert_string_equal(nb_model_layer_kind(m, 5), "Dropout");
+    assert_int_equal(nb_model_input_width(m), 784);
+    assert_int_equal(nb_model_param_count(m), 34826);
+    nb_model_free(m);
+
+    assert_int_equal(run_mnist(&out, "eval", "--model", model, "--data", data, NULL), 0);
+    line = strstr(out, "test accuracy: ");
+    assert_non_null(line);
+    assert_int_equal(sscanf(line, "test accuracy: %f", &acc2), 1);
+    assert_float_equal(acc, acc2, 1e-6); /* inference mode: dropout off in both */
+    free(out);
+
+    plot_canvas c;
+    assert_int_equal(plot_new(&c, 120, 120, (plot_color){0, 0, 0}), NB_OK);
+    plot_text(&c, 30, 10, "7", 12, (plot_color){255, 255, 255});
+    assert_int_equal(plot_save_png(&c, picture), NB_OK);
+    plot_free(&c);
+    assert_int_equal(run_mnist(&out, "predict", "--model", model, picture, NULL), 0);
+    assert_non_null(strstr(out, picture));
+    assert_non_null(strstr(out, "%,"));
+    free(out);
+}
+
 static void test_mnist_errors(void **state)
 {
     (void)state;
@@ -243,6 +292,8 @@ static void test_mnist_errors(void **state)
     assert_int_equal(run_mnist(NULL, "fly", NULL), 2);
     assert_int_equal(run_mnist(NULL, "train", "--epochs", "zero", NULL), 2);
     assert_int_equal(run_mnist(NULL, "train", "--epochs", NULL), 2);
+    assert_int_equal(run_mnist(NULL, "train", "--arch", "rnn", NULL), 2);
+    assert_int_equal(run_mnist(NULL, "eval", "--arch", "cnn", NULL), 2); /* the model file says */
     assert_int_equal(run_mnist(NULL, "train", "--lr", "-1", NULL), 2);
     assert_int_equal(run_mnist(NULL, "train", "--colour", "red", NULL), 2);
     assert_int_equal(run_mnist(NULL, "eval", "--plot", "x.png", NULL), 2); /* a train-only flag */
@@ -330,6 +381,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mnist_train_eval_predict),
         cmocka_unit_test(test_mnist_fashion_names),
+        cmocka_unit_test(test_mnist_cnn),
         cmocka_unit_test(test_mnist_errors),
         cmocka_unit_test(test_backprop_explained),
     };

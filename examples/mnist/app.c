@@ -1,16 +1,22 @@
-/* app.c — the mnist example: train a 784-128-10 network on MNIST or
- * Fashion-MNIST, evaluate it, and classify your own pictures.
+/* app.c — the mnist example: train a network on MNIST or Fashion-MNIST,
+ * evaluate it, and classify your own pictures.
  *
- *   mnist train   [--data DIR] [--epochs 5] [--batch 32] [--lr 0.001] [--seed 42]
+ *   mnist train   [--arch mlp|cnn] [--data DIR] [--epochs 5] [--batch 32] [--lr 0.001] [--seed 42]
  *                 [--model mnist.nb] [--plot curves.png] [--errors errors.png]
  *                 [--threads N] [--validation-split 0] [--limit N] [--verbose 0|1|2]
  *   mnist eval    [--model mnist.nb] [--data DIR] [--errors errors.png]
  *   mnist predict [--model mnist.nb] [--threads N] IMAGE...
  *
- * The model is the TensorFlow "basic classification" tutorial's: Flatten ->
- * Dense(128, relu) -> Dense(10) logits, sparse categorical cross-entropy from
- * logits, Adam(0.001), batch 32, 5 epochs. Images stay bytes in memory and are
- * scaled to [0, 1] per batch (nb_dataset.x_u8). */
+ * Two models (--arch), both trained with sparse categorical cross-entropy from
+ * logits, Adam(0.001), batch 32, 5 epochs:
+ *   mlp (default)  the TensorFlow "basic classification" tutorial's: Flatten ->
+ *                  Dense(128, relu) -> Dense(10) logits;
+ *   cnn            the Keras "simple MNIST convnet": (28, 28, 1) images ->
+ *                  Conv2D(32, 3x3, relu) -> MaxPooling2D(2) -> Conv2D(64, 3x3, relu)
+ *                  -> MaxPooling2D(2) -> Flatten -> Dropout(0.5) -> Dense(10) logits.
+ * eval and predict read which one from the model file. Images stay bytes in
+ * memory and are scaled to [0, 1] per batch (nb_dataset.x_u8); either model
+ * takes rows of rows x cols values (the CNN sees them as one-channel images). */
 #include "app.h"
 
 #include <stdio.h>
@@ -37,20 +43,23 @@ static const char *const DATA_DIRS[] = {"./data/mnist", "/usr/share/datasets/mni
 #define N_DATA_DIRS (int)(sizeof DATA_DIRS / sizeof DATA_DIRS[0])
 
 #define SYNOPSIS                                                                                   \
-    "usage: mnist train   [--data DIR] [--epochs 5] [--batch 32] [--lr 0.001] [--seed 42]\n"          \
-    "                     [--model mnist.nb] [--plot FILE.png] [--errors FILE.png] [--threads N]\n"  \
-    "                     [--validation-split 0] [--limit N] [--verbose 0|1|2]\n"                    \
+    "usage: mnist train   [--arch mlp|cnn] [--data DIR] [--epochs 5] [--batch 32] [--lr 0.001]\n"      \
+    "                     [--seed 42] [--model mnist.nb] [--plot FILE.png] [--errors FILE.png]\n"    \
+    "                     [--threads N] [--validation-split 0] [--limit N] [--verbose 0|1|2]\n"      \
     "       mnist eval    [--model mnist.nb] [--data DIR] [--errors FILE.png] [--threads N]\n"       \
     "       mnist predict [--model mnist.nb] [--threads N] IMAGE...\n"
 
 static const char USAGE[] =
     SYNOPSIS
     "\n"
-    "train    trains Flatten -> Dense(128, relu) -> Dense(10) with Adam on the training set,\n"
-    "         reports test loss, accuracy and a confusion matrix, and saves the model\n"
-    "eval     reloads a saved model and reports the same on the test set\n"
+    "train    trains a model (--arch) with Adam on the training set, reports test loss,\n"
+    "         accuracy and a confusion matrix, and saves the model\n"
+    "eval     reloads a saved model (either kind) and reports the same on the test set\n"
     "predict  prints the top 3 classes of each picture (any size, PNG/JPEG/BMP/...)\n"
     "\n"
+    "--arch mlp|cnn        the model: mlp (default) Flatten -> Dense(128, relu) -> Dense(10);\n"
+    "                      cnn Conv2D(32, 3x3, relu) -> MaxPooling2D(2) -> Conv2D(64, 3x3, relu)\n"
+    "                      -> MaxPooling2D(2) -> Flatten -> Dropout(0.5) -> Dense(10)\n"
     "--data DIR            a folder of IDX files: train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
     "                      t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally .gz;\n"
     "                      default: $NABLA_DATA, else the first of ./data/mnist,\n"
@@ -76,6 +85,7 @@ static const char USAGE[] =
 /* Options of every subcommand (each uses its own subset). */
 typedef struct options {
     const char *data, *model, *plot, *errors;
+    bool cnn; /* --arch cnn */
     int epochs, batch, limit, threads, verbose;
     float lr, split;
     unsigned long long seed;
@@ -113,6 +123,7 @@ static const struct {
     {{"model", required_argument, NULL, 'm'}, FOR_ALL},
     {{"threads", required_argument, NULL, 't'}, FOR_ALL},
     {{"data", required_argument, NULL, 'd'}, FOR_TRAIN | FOR_EVAL},
+    {{"arch", required_argument, NULL, 'a'}, FOR_TRAIN},
     {{"errors", required_argument, NULL, 'x'}, FOR_TRAIN | FOR_EVAL},
     {{"plot", required_argument, NULL, 'p'}, FOR_TRAIN},
     {{"epochs", required_argument, NULL, 'e'}, FOR_TRAIN},
@@ -131,6 +142,11 @@ static int set_option(const cli *c, int opt, options *o)
     switch (opt) {
     case 'm': o->model = c->value; return 0;
     case 'd': o->data = c->value; return 0;
+    case 'a':
+        if (strcmp(c->value, "mlp") && strcmp(c->value, "cnn"))
+            return cli_usage_error(c, "%s needs mlp or cnn, got '%s'", c->flag, c->value);
+        o->cnn = !strcmp(c->value, "cnn");
+        return 0;
     case 'x': o->errors = c->value; return 0;
     case 'p': o->plot = c->value; return 0;
     case 't': return cli_int(c, 1, 1024, &o->threads);
@@ -318,6 +334,27 @@ static void apply_threads(const options *o)
 
 /* ---- train ---------------------------------------------------------------- */
 
+/* The chosen model, seeded, not compiled; NULL with nb_last_error. */
+static nb_model *build_model(bool cnn, int rows, int cols, unsigned long long seed)
+{
+    nb_model *m = cnn ? nb_sequential_shape(3, (int[]){rows, cols, 1}) : nb_sequential(rows * cols);
+    if (!m || nb_model_set_seed(m, seed)) goto fail;
+    if (cnn) {
+        if (nb_add_layer(m, nb_layer_conv2d(m, 32, 3, 3, 1, NB_PAD_VALID, NB_RELU)) ||
+            nb_add_layer(m, nb_layer_max_pool2d(m, 2, 0, NB_PAD_VALID)) ||
+            nb_add_layer(m, nb_layer_conv2d(m, 64, 3, 3, 1, NB_PAD_VALID, NB_RELU)) ||
+            nb_add_layer(m, nb_layer_max_pool2d(m, 2, 0, NB_PAD_VALID)) || nb_add_layer(m, nb_layer_flatten(m)) ||
+            nb_add_layer(m, nb_layer_dropout(m, 0.5f)) || nb_add_dense(m, IDX_CLASSES, NB_LINEAR))
+            goto fail;
+    } else if (nb_add_dense(m, 128, NB_RELU) || nb_add_dense(m, IDX_CLASSES, NB_LINEAR)) {
+        goto fail;
+    }
+    return m;
+fail:
+    nb_model_free(m);
+    return NULL;
+}
+
 static int cmd_train(const options *o)
 {
     const char *dir = find_data(o->data, "train");
@@ -348,9 +385,7 @@ static int cmd_train(const options *o)
     if (o->limit && o->limit < test.n) test.n = o->limit;
     printf("%d training and %d test images of %dx%d\n", train.n, test.n, train.rows, train.cols);
 
-    int width = train.rows * train.cols;
-    if (!(m = nb_sequential(width)) || nb_model_set_seed(m, o->seed) || nb_add_dense(m, 128, NB_RELU) ||
-        nb_add_dense(m, IDX_CLASSES, NB_LINEAR) || nb_model_set_class_names(m, names, IDX_CLASSES) ||
+    if (!(m = build_model(o->cnn, train.rows, train.cols, o->seed)) || nb_model_set_class_names(m, names, IDX_CLASSES) ||
         nb_compile(m, &(nb_compile_opts){.loss = NB_SPARSE_CATEGORICAL_CROSSENTROPY,
                                           .from_logits = true,
                                           .optimizer = nb_adam(o->lr)})) {
@@ -391,8 +426,8 @@ static int cmd_train(const options *o)
     printf("model saved to %s\n", o->model);
     if (o->plot) {
         char title[160];
-        snprintf(title, sizeof title, "%s: 784-128-10, Adam %g, batch %d", names == FASHION_NAMES ? "Fashion-MNIST" : "MNIST",
-                 o->lr, o->batch);
+        snprintf(title, sizeof title, "%s: %s, Adam %g, batch %d", names == FASHION_NAMES ? "Fashion-MNIST" : "MNIST",
+                 o->cnn ? "convnet" : "784-128-10", o->lr, o->batch);
         if (plot_history(o->plot, title, h.epochs, h.loss, h.accuracy, h.val_loss, h.val_accuracy)) {
             rc = fail_status();
             goto done;
