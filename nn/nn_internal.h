@@ -153,6 +153,7 @@ struct nb_model {
 
     nn_graph train;            /* built by nb_compile: inputs -> model -> loss(out, y) */
     nn_graph infer;            /* built at the first predict: no gradients */
+    int predict_batch;         /* samples per inference pass, from the graph's size per sample */
     nb_loss loss;
     bool from_logits;
     nb_optimizer *opt;

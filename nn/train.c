@@ -412,9 +412,23 @@ nb_status nb_evaluate(nb_model *m, const float *x, const void *y, int n, float *
 
 /* ---- predict ---- */
 
-/* Samples per forward pass: large enough that the GEMMs run near their peak,
- * small enough that a batch's activations stay in cache-friendly sizes. */
+/* Samples per forward pass: up to 1024, so the GEMMs run near their peak and
+ * each layer's weights are packed once per 1024 samples, but no more than keeps
+ * the inference graph's activations near 64 MiB (a convnet's feature maps take
+ * far more per sample than an MLP's). */
 #define PREDICT_BATCH 1024
+#define PREDICT_FLOATS ((size_t)16 << 20)
+
+static int predict_batch(const nb_graph *g)
+{
+    size_t per_sample = 0; /* the graph was built at batch 1 */
+    for (int i = 0; i < nb_graph_size(g); i++) {
+        const nb_tensor *t = nb_graph_node(g, i);
+        if (!(t->flags & (NB_FLAG_PARAM | NB_FLAG_STATE))) per_sample += t->size + t->scratch_cap;
+    }
+    size_t b = per_sample ? PREDICT_FLOATS / per_sample : PREDICT_BATCH;
+    return b < 1 ? 1 : b > PREDICT_BATCH ? PREDICT_BATCH : (int)b;
+}
 
 nb_status nb_predict_data(nb_model *m, const nb_dataset *data, float *out)
 {
@@ -422,11 +436,15 @@ nb_status nb_predict_data(nb_model *m, const nb_dataset *data, float *out)
     if (m->n_layers == 0) return nb_fail(NB_ERR_STATE, "nb_predict: the model has no layer");
     nb_status s = check_data(m, data, "nb_predict", "the data", false);
     if (s != NB_OK) return s;
-    if (!m->infer.g && (s = nn_build_graph(m, false, &m->infer, "nb_predict")) != NB_OK) return s;
+    if (!m->infer.g) {
+        if ((s = nn_build_graph(m, false, &m->infer, "nb_predict")) != NB_OK) return s;
+        m->predict_batch = predict_batch(m->infer.g);
+    }
     const size_t k = nn_output_size(m), in = nn_input_size(m, 0);
     nb_tensor *x = m->infer.x[0];
-    for (int at = 0; at < data->n && s == NB_OK; at += PREDICT_BATCH) {
-        int b = data->n - at < PREDICT_BATCH ? data->n - at : PREDICT_BATCH;
+    const int chunk = m->predict_batch;
+    for (int at = 0; at < data->n && s == NB_OK; at += chunk) {
+        int b = data->n - at < chunk ? data->n - at : chunk;
         /* float rows are read where they are; bytes and ids are gathered */
         s = data->x ? nb_input_borrow(x, data->x + (size_t)at * in, b) : gather(m, data, NULL, at, b, x, NULL);
         if (s == NB_OK) s = nb_forward(m->infer.g);

@@ -354,7 +354,8 @@ nb_status nb_evaluate_data(nb_model *m, const nb_dataset *data, float *loss, flo
 /* Outputs of the model for n samples into out (n, output_width): logits for
  * a linear last layer, probabilities for a softmax one. Runs an inference graph
  * (no gradients, dropout off, batch norm on its moving statistics) bound to the
- * model's weights, in batches of 1024; built at the first call, after which calls
+ * model's weights, in batches of up to 1024 samples (fewer when a sample's
+ * activations are large, keeping them near 64 MiB); built at the first call, after which calls
  * allocate nothing. No compile needed. NB_ERR_ARG for bad arguments; a failure
  * to build the graph passes its status on (NB_ERR_NOMEM, NB_ERR_SHAPE, ...). */
 nb_status nb_predict(nb_model *m, const float *x, int n, float *out);
