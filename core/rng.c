@@ -3,15 +3,6 @@
 
 #include <nabla/nb_rng.h>
 
-uint32_t nb_rng_u32(nb_rng *r)
-{
-    uint64_t old = r->state;
-    r->state = old * 6364136223846793005ULL + r->inc;
-    uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
-    uint32_t rot = (uint32_t)(old >> 59u);
-    return (xorshifted >> rot) | (xorshifted << ((-rot) & 31u));
-}
-
 void nb_rng_seed(nb_rng *r, uint64_t seed)
 {
     r->state = 0u;

@@ -21,7 +21,14 @@ typedef struct nb_rng {
 void nb_rng_seed(nb_rng *r, uint64_t seed);
 
 /* Next 32 random bits. */
-uint32_t nb_rng_u32(nb_rng *r);
+static inline uint32_t nb_rng_u32(nb_rng *r) /* inline: dropout draws one per element */
+{
+    uint64_t old = r->state;
+    r->state = old * 6364136223846793005ULL + r->inc;
+    uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
+    uint32_t rot = (uint32_t)(old >> 59u);
+    return (xorshifted >> rot) | (xorshifted << ((-rot) & 31u));
+}
 
 /* Uniform integer in [0, n) without modulo bias; returns 0 for n == 0. */
 uint32_t nb_rng_below(nb_rng *r, uint32_t n);
