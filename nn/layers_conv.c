@@ -65,7 +65,10 @@ static nb_tensor *conv_build(nb_graph *g, const nb_layer *L, nb_tensor *const *x
 {
     (void)n_in, (void)s;
     const nn_config *k = &L->cfg;
-    nb_tensor *y = nb_conv2d(g, x[0], p[0], k->use_bias ? p[1] : NULL, k->stride_h, k->stride_w, (nb_padding)k->padding, 1, 1);
+    nb_tensor *b = k->use_bias ? p[1] : NULL;
+    if (k->activation == NB_RELU) /* one fused node */
+        return nb_conv2d_relu(g, x[0], p[0], b, k->stride_h, k->stride_w, (nb_padding)k->padding, 1, 1);
+    nb_tensor *y = nb_conv2d(g, x[0], p[0], b, k->stride_h, k->stride_w, (nb_padding)k->padding, 1, 1);
     return nb_activate(g, y, (nb_activation)k->activation);
 }
 

@@ -33,6 +33,7 @@ typedef struct conv_attr {
     nb_padding padding;
     int pad_top, pad_left; /* derived: padding before the first row / column */
     int col_stale;         /* the scratch holds dcol, not the forward's col */
+    int relu;              /* fused max(0, .) after the bias (nb_conv2d_relu) */
 } conv_attr;
 
 bool nb_conv_out_size(int in, int eff_k, int stride, nb_padding padding, int *out, int *pad_before)
@@ -233,25 +234,38 @@ static nb_status conv_shape(nb_tensor *t)
     return NB_OK;
 }
 
+/* Scratch layout: col (M, KC) unless pointwise, then for a fused relu the
+ * masked output gradient (M, O). */
+static size_t col_floats(const conv_geom *g) { return is_pointwise(g) ? 0 : g->M * g->KC; }
+
+/* y += bias per row, then max(0, y) when fused: one pass while y is in cache. */
+static void bias_relu(float *restrict y, const float *restrict bias, size_t rows, int cols, bool relu)
+{
+    for (size_t r = 0; r < rows; r++, y += cols) {
+        if (bias)
+            for (int o = 0; o < cols; o++) y[o] += bias[o];
+        if (relu)
+            for (int o = 0; o < cols; o++) y[o] = y[o] > 0.0f ? y[o] : 0.0f;
+    }
+}
+
 static nb_status conv_forward(nb_tensor *t)
 {
     const nb_tensor *x = t->src[0], *k = t->src[1];
-    const float *restrict bias = t->n_src > 2 ? t->src[2]->data : NULL;
+    const float *bias = t->n_src > 2 ? t->src[2]->data : NULL;
     conv_geom g = geometry(t);
+    bool relu = NB_ATTR(t, conv_attr)->relu != 0;
+    size_t need = col_floats(&g) + (relu ? g.M * (size_t)g.O : 0);
+    float *buf = need ? nb_scratch(t, need) : NULL;
+    if (need && !buf) return NB_ERR_NOMEM;
     const float *col = x->data;
     if (!is_pointwise(&g)) {
-        float *buf = nb_scratch(t, g.M * g.KC);
-        if (!buf) return NB_ERR_NOMEM;
         im2col(&g, x->data, buf);
         col = buf;
     }
     NB_ATTR(t, conv_attr)->col_stale = 0;
     nb_sgemm((int)g.M, g.O, (int)g.KC, col, (int)g.KC, 1, k->data, g.O, 1, 0.0f, t->data, g.O);
-    if (bias) {
-        float *restrict y = t->data;
-        for (size_t r = 0; r < g.M; r++, y += g.O)
-            for (int o = 0; o < g.O; o++) y[o] += bias[o];
-    }
+    if (bias || relu) bias_relu(t->data, bias, g.M, g.O, relu);
     return NB_OK;
 }
 
@@ -260,6 +274,12 @@ static void conv_backward(nb_tensor *t)
     nb_tensor *x = t->src[0], *k = t->src[1], *b = t->n_src > 2 ? t->src[2] : NULL;
     conv_geom g = geometry(t);
     const float *dy = t->grad; /* (M, O) */
+    if (NB_ATTR(t, conv_attr)->relu) { /* through the fused relu: dout where y > 0 */
+        float *restrict dz = t->scratch + col_floats(&g);
+        const float *restrict y = t->data, *restrict d = t->grad;
+        for (size_t i = 0; i < g.M * (size_t)g.O; i++) dz[i] = y[i] > 0.0f ? d[i] : 0.0f;
+        dy = dz;
+    }
     if (b && b->grad) { /* dbias (O) += column sums of dout */
         float *restrict db = b->grad;
         const float *restrict row = dy;
@@ -298,15 +318,16 @@ static void conv_describe(const nb_tensor *t, char *buf, size_t len)
                 ? snprintf(buf, len, "%dx%d stride %d %s", k->shape[0], k->shape[1], a->stride_h, pad)
                 : snprintf(buf, len, "%dx%d stride %dx%d %s", k->shape[0], k->shape[1], a->stride_h, a->stride_w, pad);
     if (n >= 0 && (size_t)n < len && (a->dil_h > 1 || a->dil_w > 1))
-        snprintf(buf + n, len - (size_t)n, a->dil_h == a->dil_w ? " dilation %d" : " dilation %dx%d", a->dil_h,
-                 a->dil_w);
+        n += snprintf(buf + n, len - (size_t)n, a->dil_h == a->dil_w ? " dilation %d" : " dilation %dx%d", a->dil_h,
+                      a->dil_w);
+    if (n >= 0 && (size_t)n < len && a->relu) snprintf(buf + n, len - (size_t)n, " relu");
 }
 
 const nb_op nb_op_conv2d = {.name = "conv2d", .n_src = NB_VARIADIC, .shape = conv_shape, .forward = conv_forward,
                             .backward = conv_backward, .describe = conv_describe};
 
-nb_tensor *nb_conv2d(nb_graph *g, nb_tensor *x, nb_tensor *kernel, nb_tensor *bias, int stride_h, int stride_w,
-                     nb_padding padding, int dilation_h, int dilation_w)
+static nb_tensor *conv_node(nb_graph *g, nb_tensor *x, nb_tensor *kernel, nb_tensor *bias, int stride_h, int stride_w,
+                            nb_padding padding, int dilation_h, int dilation_w, bool relu)
 {
     if (!g) {
         nb_fail(NB_ERR_ARG, "conv2d: graph is NULL");
@@ -318,7 +339,19 @@ nb_tensor *nb_conv2d(nb_graph *g, nb_tensor *x, nb_tensor *kernel, nb_tensor *bi
     if (padding != NB_PAD_VALID && padding != NB_PAD_SAME)
         return nb_graph_fail(g, NB_ERR_ARG, "conv2d: unknown padding %d", (int)padding);
     conv_attr attr = {.stride_h = stride_h, .stride_w = stride_w, .dil_h = dilation_h, .dil_w = dilation_w,
-                      .padding = padding};
+                      .padding = padding, .relu = relu};
     if (bias) return nb_node(g, &nb_op_conv2d, (nb_tensor *[]){x, kernel, bias}, 3, &attr, sizeof attr);
     return nb_node(g, &nb_op_conv2d, (nb_tensor *[]){x, kernel}, 2, &attr, sizeof attr);
+}
+
+nb_tensor *nb_conv2d(nb_graph *g, nb_tensor *x, nb_tensor *kernel, nb_tensor *bias, int stride_h, int stride_w,
+                     nb_padding padding, int dilation_h, int dilation_w)
+{
+    return conv_node(g, x, kernel, bias, stride_h, stride_w, padding, dilation_h, dilation_w, false);
+}
+
+nb_tensor *nb_conv2d_relu(nb_graph *g, nb_tensor *x, nb_tensor *kernel, nb_tensor *bias, int stride_h, int stride_w,
+                          nb_padding padding, int dilation_h, int dilation_w)
+{
+    return conv_node(g, x, kernel, bias, stride_h, stride_w, padding, dilation_h, dilation_w, true);
 }

@@ -332,6 +332,49 @@ static nb_tensor *build_pool(nb_graph *g, const pool_case *c, bool is_max, nb_te
     return y;
 }
 
+/* The fused conv + relu node equals nb_relu(nb_conv2d(...)) in values and in
+ * every gradient, for both paddings and a pointwise kernel. */
+static void test_conv_relu_fused(void **state)
+{
+    (void)state;
+    const int shapes[3][4] = {{3, 3, 1, 0}, {2, 3, 2, 1}, {1, 1, 1, 0}}; /* kh, kw, stride, same */
+    for (int c = 0; c < 3; c++) {
+        float grads[2][3][256];
+        for (int fused = 0; fused < 2; fused++) {
+            nb_graph *g = nb_graph_new();
+            nb_rng_seed(&rng, 7 + (uint64_t)c);
+            nb_tensor *x = tensor4(g, true, 2, 5, 6, 3), *k = tensor4(g, true, shapes[c][0], shapes[c][1], 3, 4);
+            nb_tensor *b = nb_param(g, 1, (int[]){4});
+            fill(x, -1, 1), fill(k, -1, 1), fill(b, -0.5f, 0.5f);
+            nb_padding pad = shapes[c][3] ? NB_PAD_SAME : NB_PAD_VALID;
+            int st = shapes[c][2];
+            nb_tensor *y = fused ? nb_conv2d_relu(g, x, k, b, st, st, pad, 1, 1)
+                                 : nb_relu(g, nb_conv2d(g, x, k, b, st, st, pad, 1, 1));
+            nb_tensor *loss = weighted_loss(g, y);
+            assert_int_equal(nb_backward(g, loss), NB_OK);
+            assert_true(x->size <= 256 && k->size <= 256);
+            memcpy(grads[fused][0], x->grad, x->size * sizeof(float));
+            memcpy(grads[fused][1], k->grad, k->size * sizeof(float));
+            memcpy(grads[fused][2], b->grad, b->size * sizeof(float));
+            if (fused) {
+                for (int i = 0; i < 3; i++) {
+                    size_t n = i == 0 ? x->size : i == 1 ? k->size : b->size;
+                    for (size_t j = 0; j < n; j++) assert_true(fabsf(grads[0][i][j] - grads[1][i][j]) < 1e-5f);
+                }
+                char *buf = NULL;
+                size_t len = 0;
+                FILE *f = open_memstream(&buf, &len);
+                nb_graph_print(g, f);
+                fclose(f);
+                if (!strstr(buf, " relu")) fail_msg("print lacks the fused relu:\n%s", buf);
+                free(buf);
+                assert_gradcheck_of(g, loss, NULL, 0);
+            }
+            nb_graph_free(g);
+        }
+    }
+}
+
 static void test_pool_values_and_gradcheck(void **state)
 {
     (void)state;
@@ -698,6 +741,7 @@ int main(void)
         cmocka_unit_test_setup(test_conv_input_no_grad, setup),
         cmocka_unit_test_setup(test_conv_frozen_kernel, setup),
         cmocka_unit_test_setup(test_conv_batch_and_describe, setup),
+        cmocka_unit_test_setup(test_conv_relu_fused, setup),
         cmocka_unit_test_setup(test_pool_values_and_gradcheck, setup),
         cmocka_unit_test_setup(test_max_pool_ties, setup),
         cmocka_unit_test_setup(test_global_avg_pool, setup),

@@ -378,6 +378,13 @@ typedef enum nb_padding {
 nb_tensor *nb_conv2d(nb_graph *g, nb_tensor *x, nb_tensor *kernel, nb_tensor *bias, int stride_h, int stride_w,
                      nb_padding padding, int dilation_h, int dilation_w);
 
+/* nb_relu(nb_conv2d(...)) as one node (what Conv2D(activation="relu") builds):
+ * the bias and the relu are applied in one pass after the GEMM, and the backward
+ * masks the output gradient itself, with no separate relu node, tensor or pass.
+ * Same arguments, shapes and failures as nb_conv2d; described with " relu". */
+nb_tensor *nb_conv2d_relu(nb_graph *g, nb_tensor *x, nb_tensor *kernel, nb_tensor *bias, int stride_h, int stride_w,
+                          nb_padding padding, int dilation_h, int dilation_w);
+
 /* Max pooling (tf.nn.max_pool2d, Keras MaxPooling2D): x (B, H, W, C) -> (B, OH,
  * OW, C), the maximum over each pool_h x pool_w window moved by the strides
  * (Keras's default strides are the pool size; pass them explicitly here). The
