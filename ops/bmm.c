@@ -120,6 +120,43 @@ static bool bmm_foldable(const bmm_plan *p)
     return p->b_items == 1 && p->csa == 1 && p->a_items == p->items;
 }
 
+/* Products this small (attention's per-head 16 x 16 blocks) cost more in BLIS's
+ * packing and dispatch than in arithmetic: below this many multiply-adds an item
+ * runs the plain loops of item_gemm instead. */
+#define BMM_SMALL_MACS 32768
+
+/* C (m, n; row stride rsc) = beta C + A (m, k) B (k, n), any strides: BLIS for
+ * large items, plain loops (vectorised along the contiguous axis) for small. */
+static void item_gemm(int m, int n, int k, const float *a, int rsa, int csa, const float *b, int rsb, int csb,
+                      float beta, float *restrict c, int rsc)
+{
+    if ((size_t)m * (size_t)n * (size_t)k > BMM_SMALL_MACS) {
+        nb_sgemm(m, n, k, a, rsa, csa, b, rsb, csb, beta, c, rsc);
+        return;
+    }
+    for (int i = 0; i < m; i++) {
+        float *restrict ci = c + (size_t)i * rsc;
+        const float *ai = a + (size_t)i * rsa;
+        if (csb != 1 && csa == 1 && rsb == 1) { /* rows of A against contiguous columns of B: dot products */
+            for (int j = 0; j < n; j++) {
+                const float *bj = b + (size_t)j * csb;
+                float acc = 0.0f;
+                for (int p = 0; p < k; p++) acc += ai[p] * bj[p];
+                ci[j] = (beta == 0.0f ? 0.0f : beta * ci[j]) + acc;
+            }
+            continue;
+        }
+        for (int j = 0; j < n; j++) ci[j] = beta == 0.0f ? 0.0f : beta * ci[j];
+        for (int p = 0; p < k; p++) {
+            const float aip = ai[(size_t)p * csa], *bp = b + (size_t)p * rsb;
+            if (csb == 1)
+                for (int j = 0; j < n; j++) ci[j] += aip * bp[j];
+            else
+                for (int j = 0; j < n; j++) ci[j] += aip * bp[(size_t)j * csb];
+        }
+    }
+}
+
 /* Items [lo, hi) of the forward. */
 static void forward_items(const bmm_plan *p, size_t lo, size_t hi)
 {
@@ -128,7 +165,7 @@ static void forward_items(const bmm_plan *p, size_t lo, size_t hi)
     for (size_t i = lo; i < hi; i++) {
         size_t oa, ob;
         item_offsets(p, i, &oa, &ob);
-        nb_sgemm(p->M, p->N, p->K, A + oa, p->rsa, p->csa, B + ob, p->rsb, p->csb, 0.0f, p->t->data + i * mn, p->N);
+        item_gemm(p->M, p->N, p->K, A + oa, p->rsa, p->csa, B + ob, p->rsb, p->csb, 0.0f, p->t->data + i * mn, p->N);
     }
 }
 
@@ -173,7 +210,7 @@ static nb_status bmm_forward(nb_tensor *t)
     bmm_make_plan(t, &p);
     const float *A = t->src[0]->data, *B = t->src[1]->data;
     if (bmm_foldable(&p)) /* (items·M, K) · (K, N) */
-        nb_sgemm((int)p.items * p.M, p.N, p.K, A, p.rsa, 1, B, p.rsb, p.csb, 0.0f, t->data, p.N);
+        item_gemm((int)p.items * p.M, p.N, p.K, A, p.rsa, 1, B, p.rsb, p.csb, 0.0f, t->data, p.N);
     else run_items(&p, PASS_FORWARD, true);
     return NB_OK;
 }
@@ -191,9 +228,9 @@ static void da_items(const bmm_plan *p, size_t lo, size_t hi)
         item_offsets(p, i, &oa, &ob);
         const float *dC = t->grad + i * mn;
         if (p->csa == 1) /* dA (M, K) += dC (M, N) · Bᵀ (N, K) */
-            nb_sgemm(M, K, N, dC, N, 1, B + ob, p->csb, p->rsb, 1.0f, dA + oa, K);
+            item_gemm(M, K, N, dC, N, 1, B + ob, p->csb, p->rsb, 1.0f, dA + oa, K);
         else /* stored (K, M) += B (K, N) · dCᵀ (N, M) */
-            nb_sgemm(K, M, N, B + ob, p->rsb, p->csb, dC, 1, N, 1.0f, dA + oa, M);
+            item_gemm(K, M, N, B + ob, p->rsb, p->csb, dC, 1, N, 1.0f, dA + oa, M);
     }
 }
 
@@ -210,9 +247,9 @@ static void db_items(const bmm_plan *p, size_t lo, size_t hi)
         item_offsets(p, i, &oa, &ob);
         const float *dC = t->grad + i * mn;
         if (p->csb == 1) /* dB (K, N) += Aᵀ (K, M) · dC (M, N) */
-            nb_sgemm(K, N, M, A + oa, p->csa, p->rsa, dC, N, 1, 1.0f, dB + ob, N);
+            item_gemm(K, N, M, A + oa, p->csa, p->rsa, dC, N, 1, 1.0f, dB + ob, N);
         else /* stored (N, K) += dCᵀ (N, M) · A (M, K) */
-            nb_sgemm(N, K, M, dC, 1, N, A + oa, p->rsa, p->csa, 1.0f, dB + ob, K);
+            item_gemm(N, K, M, dC, 1, N, A + oa, p->rsa, p->csa, 1.0f, dB + ob, K);
     }
 }
 

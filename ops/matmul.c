@@ -74,6 +74,16 @@ static nb_status dense_shape(nb_tensor *t)
     t->shape[1] = w->shape[1];
     return NB_OK;
 }
+/* tanh without a libm call, so the activation loop vectorises: the odd Taylor
+ * series to x^9 below |x| = 0.3 (truncation < 2e-8), (1 - e^-2|x|) / (1 + e^-2|x|)
+ * above (no cancellation there); within a few float ulps of tanhf. */
+static inline float dense_tanhf(float x)
+{
+    float ax = fabsf(x), x2 = x * x, e = nb_expf(-2.0f * ax);
+    float series = ax * (1.0f + x2 * (-1.0f / 3.0f + x2 * (2.0f / 15.0f + x2 * (-17.0f / 315.0f + x2 * (62.0f / 2835.0f)))));
+    float r = ax < 0.3f ? series : (1.0f - e) / (1.0f + e);
+    return x < 0.0f ? -r : r;
+}
 static nb_status dense_forward(nb_tensor *t)
 {
     const nb_tensor *x = t->src[0], *w = t->src[1];
@@ -98,7 +108,7 @@ static nb_status dense_forward(nb_tensor *t)
         break;
     case NB_TANH:
         for (int r = 0; r < B; r++, y += out)
-            for (int j = 0; j < out; j++) y[j] = tanhf(y[j] + (bias ? bias[j] : 0.0f));
+            for (int j = 0; j < out; j++) y[j] = dense_tanhf(y[j] + (bias ? bias[j] : 0.0f));
         break;
     default: /* NB_LINEAR */
         if (bias)
