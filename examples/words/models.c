@@ -62,10 +62,92 @@ static nb_model *build_transformer(void)
     return finish(m, nb_call(nb_layer_dense(m, WORDS_SYMBOLS, NB_LINEAR), h));    /* (27) logits */
 }
 
+/* ---- PyTorch's initialisation ----
+ * Keras's Embedding starts at U[-0.05, 0.05]; the MLP then learns the letters'
+ * embeddings slowly and ends 0.2 nats/char above PyTorch after 20000 steps (so
+ * does PyTorch given those weights). So both models draw their weights as
+ * PyTorch's modules do: Embedding N(0, 1); Linear kernel and bias U[-1/sqrt(in),
+ * 1/sqrt(in)]; MultiheadAttention's query/key/value Glorot-uniform over the
+ * (3 d, d) stack with zero biases and its output Linear with a zero bias;
+ * LayerNorm 1 and 0; positions N(0, 0.02) (GPT-2). The model's weights are one
+ * array, layer by layer in creation order, each kernel (in, out) then bias. */
+typedef struct filler {
+    float *w;
+    size_t at;
+    nb_rng r;
+} filler;
+
+static void fill_normal(filler *f, size_t n, float std)
+{
+    for (size_t i = 0; i < n; i++) f->w[f->at++] = std * nb_rng_normal(&f->r);
+}
+
+static void fill_uniform(filler *f, size_t n, float lim)
+{
+    for (size_t i = 0; i < n; i++) f->w[f->at++] = nb_rng_uniform_range(&f->r, -lim, lim);
+}
+
+static void fill_const(filler *f, size_t n, float v)
+{
+    for (size_t i = 0; i < n; i++) f->w[f->at++] = v;
+}
+
+static void fill_linear(filler *f, int in, int out)
+{
+    fill_uniform(f, (size_t)in * out, 1.0f / sqrtf((float)in));
+    fill_uniform(f, (size_t)out, 1.0f / sqrtf((float)in));
+}
+
+static void fill_layer_norm(filler *f, int d)
+{
+    fill_const(f, (size_t)d, 1.0f);
+    fill_const(f, (size_t)d, 0.0f);
+}
+
+static void fill_transformer(filler *f)
+{
+    const int d = 64, t = WORDS_TRANSFORMER_CONTEXT;
+    fill_normal(f, (size_t)WORDS_SYMBOLS * d, 1.0f);
+    fill_normal(f, (size_t)t * d, 0.02f);
+    for (int b = 0; b < 2; b++) {
+        fill_layer_norm(f, d);
+        for (int i = 0; i < 3; i++) { /* query, key, value: rows of one (3 d, d) Glorot matrix */
+            fill_uniform(f, (size_t)d * d, sqrtf(6.0f / (float)(d + 3 * d)));
+            fill_const(f, (size_t)d, 0.0f);
+        }
+        fill_uniform(f, (size_t)d * d, 1.0f / sqrtf((float)d)); /* output */
+        fill_const(f, (size_t)d, 0.0f);
+        fill_layer_norm(f, d);
+        fill_linear(f, d, 4 * d);
+        fill_linear(f, 4 * d, d);
+    }
+    fill_layer_norm(f, d);
+    fill_linear(f, d, WORDS_SYMBOLS);
+}
+
+static nb_status init_torch(nb_model *m, words_kind kind, uint64_t seed)
+{
+    size_t n = nb_model_param_count(m);
+    filler f = {.w = malloc(n * sizeof(float))};
+    if (!f.w) return nb_fail(NB_ERR_NOMEM, "words: out of memory for %zu weights", n);
+    nb_rng_seed(&f.r, seed);
+    if (kind == WORDS_MLP) {
+        fill_normal(&f, (size_t)WORDS_SYMBOLS * 16, 1.0f);
+        fill_linear(&f, WORDS_MLP_CONTEXT * 16, 256);
+        fill_linear(&f, 256, WORDS_SYMBOLS);
+    } else {
+        fill_transformer(&f);
+    }
+    nb_status s = f.at == n ? nb_model_set_weights(m, f.w, n)
+                            : nb_fail(NB_ERR_STATE, "words: the model has %zu weights, the initialiser drew %zu", n, f.at);
+    free(f.w);
+    return s;
+}
+
 nb_model *words_build(words_kind kind, uint64_t seed)
 {
     nb_model *m = kind == WORDS_MLP ? build_mlp() : build_transformer();
-    if (m && nb_model_set_seed(m, seed) != NB_OK) {
+    if (m && (nb_model_set_seed(m, seed) != NB_OK || init_torch(m, kind, seed) != NB_OK)) {
         nb_model_free(m);
         return NULL;
     }
