@@ -126,7 +126,10 @@ static bool bmm_foldable(const bmm_plan *p)
 #define BMM_SMALL_MACS 32768
 
 /* C (m, n; row stride rsc) = beta C + A (m, k) B (k, n), any strides: BLIS for
- * large items, plain loops (vectorised along the contiguous axis) for small. */
+ * large items, plain loops for small. Row i of C is summed 16 columns at a time
+ * in a fixed-size accumulator the compiler keeps in registers (one AVX-512
+ * vector), so the k steps of a sum chain through a register, not memory. */
+#define BMM_CHUNK 16
 static void item_gemm(int m, int n, int k, const float *a, int rsa, int csa, const float *b, int rsb, int csb,
                       float beta, float *restrict c, int rsc)
 {
@@ -137,22 +140,21 @@ static void item_gemm(int m, int n, int k, const float *a, int rsa, int csa, con
     for (int i = 0; i < m; i++) {
         float *restrict ci = c + (size_t)i * rsc;
         const float *ai = a + (size_t)i * rsa;
-        if (csb != 1 && csa == 1 && rsb == 1) { /* rows of A against contiguous columns of B: dot products */
-            for (int j = 0; j < n; j++) {
-                const float *bj = b + (size_t)j * csb;
-                float acc = 0.0f;
-                for (int p = 0; p < k; p++) acc += ai[p] * bj[p];
-                ci[j] = (beta == 0.0f ? 0.0f : beta * ci[j]) + acc;
-            }
-            continue;
-        }
-        for (int j = 0; j < n; j++) ci[j] = beta == 0.0f ? 0.0f : beta * ci[j];
-        for (int p = 0; p < k; p++) {
-            const float aip = ai[(size_t)p * csa], *bp = b + (size_t)p * rsb;
-            if (csb == 1)
-                for (int j = 0; j < n; j++) ci[j] += aip * bp[j];
+        for (int j0 = 0; j0 < n; j0 += BMM_CHUNK) {
+            int w = n - j0 < BMM_CHUNK ? n - j0 : BMM_CHUNK;
+            float acc[BMM_CHUNK] = {0};
+            const float *bj = b + (size_t)j0 * csb;
+            if (w == BMM_CHUNK && csb == 1)
+                for (int p = 0; p < k; p++) {
+                    const float aip = ai[(size_t)p * csa], *bp = bj + (size_t)p * rsb;
+                    for (int j = 0; j < BMM_CHUNK; j++) acc[j] += aip * bp[j];
+                }
             else
-                for (int j = 0; j < n; j++) ci[j] += aip * bp[(size_t)j * csb];
+                for (int p = 0; p < k; p++) {
+                    const float aip = ai[(size_t)p * csa], *bp = bj + (size_t)p * rsb;
+                    for (int j = 0; j < w; j++) acc[j] += aip * bp[(size_t)j * csb];
+                }
+            for (int j = 0; j < w; j++) ci[j0 + j] = (beta == 0.0f ? 0.0f : beta * ci[j0 + j]) + acc[j];
         }
     }
 }
