@@ -55,6 +55,7 @@ typedef struct dense_attr {
 } dense_attr;
 
 /* ---- dense: out (B, out) = act(x (B, in) · w (in, out) + b (out)) ----
+ * x may have more leading axes, (..., in) -> (..., out): B is their product.
  * dense_attr.act is the activation. The activation's derivative is written in terms
  * of its output y, so the backward needs only out. */
 static nb_status dense_shape(nb_tensor *t)
@@ -63,15 +64,15 @@ static nb_status dense_shape(nb_tensor *t)
     char sx[64], sw[64], sb[64];
     if (x->dtype != NB_F32 || w->dtype != NB_F32 || (b && b->dtype != NB_F32))
         return nb_node_fail(t, NB_ERR_ARG, "dense: inputs must be float tensors");
-    if (x->ndim != 2 || w->ndim != 2 || x->shape[1] != w->shape[0])
+    if (x->ndim < 2 || w->ndim != 2 || x->shape[x->ndim - 1] != w->shape[0])
         return nb_node_fail(t, NB_ERR_SHAPE, "dense: input %s does not fit kernel %s (need (B, in) and (in, out))",
                             nb_shape_str(x, sx, sizeof sx), nb_shape_str(w, sw, sizeof sw));
     if (b && !((b->ndim == 1 || (b->ndim == 2 && b->shape[0] == 1)) && (int)b->size == w->shape[1]))
         return nb_node_fail(t, NB_ERR_SHAPE, "dense: bias %s does not fit kernel %s (need (%d,))",
                             nb_shape_str(b, sb, sizeof sb), nb_shape_str(w, sw, sizeof sw), w->shape[1]);
-    t->ndim = 2;
-    t->shape[0] = x->shape[0];
-    t->shape[1] = w->shape[1];
+    t->ndim = x->ndim; /* (..., in) -> (..., out): every leading position is a row */
+    for (int d = 0; d < x->ndim - 1; d++) t->shape[d] = x->shape[d];
+    t->shape[x->ndim - 1] = w->shape[1];
     return NB_OK;
 }
 /* tanh without a libm call, so the activation loop vectorises: the odd Taylor
@@ -88,7 +89,7 @@ static nb_status dense_forward(nb_tensor *t)
 {
     const nb_tensor *x = t->src[0], *w = t->src[1];
     const float *bias = t->n_src > 2 ? t->src[2]->data : NULL;
-    int B = x->shape[0], in = x->shape[1], out = w->shape[1];
+    int in = w->shape[0], out = w->shape[1], B = (int)(x->size / (size_t)in); /* rows */
     float *y = t->data;
     /* the backward's dz buffer, sized here where a failure can be reported */
     if (t->grad && NB_ATTR(t, dense_attr)->act != NB_LINEAR && !nb_scratch(t, t->size)) return NB_ERR_NOMEM;
@@ -121,7 +122,7 @@ static nb_status dense_forward(nb_tensor *t)
 static void dense_backward(nb_tensor *t)
 {
     nb_tensor *x = t->src[0], *w = t->src[1], *b = t->n_src > 2 ? t->src[2] : NULL;
-    int B = x->shape[0], in = x->shape[1], out = w->shape[1];
+    int in = w->shape[0], out = w->shape[1], B = (int)(x->size / (size_t)in); /* rows */
     size_t n = t->size;
     const float *y = t->data, *dy = t->grad;
     const float *dz = dy; /* (B, out) d(loss)/d(x·w + b); dout itself when linear */
