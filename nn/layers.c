@@ -76,15 +76,8 @@ static void dense_init(const nb_layer *L, nb_rng *rng, float *const *p, float *c
 nb_tensor *nn_dense_any(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b, nb_activation act)
 {
     if (!x || !w) return nb_dense(g, x, w, b, act);
-    int ndim = x->ndim, shape[NB_MAX_DIMS];
-    memcpy(shape, x->shape, sizeof shape);
-    if (ndim > 2) x = nb_reshape(g, x, 2, (int[]){-1, shape[ndim - 1]}); /* every position, one GEMM */
+    /* nb_dense takes (..., in) as rows of one GEMM: no reshape (copy) around it */
     nb_tensor *h = nb_dense(g, x, w, b, act == NB_SOFTMAX ? NB_LINEAR : act);
-    if (h && ndim > 2) {
-        shape[0] = -1;
-        shape[ndim - 1] = w->shape[1];
-        h = nb_reshape(g, h, ndim, shape);
-    }
     return act == NB_SOFTMAX ? nb_softmax(g, h) : h;
 }
 

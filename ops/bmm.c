@@ -231,6 +231,7 @@ static bool bmm_foldable(const bmm_plan *p)
     return p->b_items == 1 && p->csa == 1 && p->a_items == p->items;
 }
 
+
 /* Items [lo, hi) of the forward. */
 static void forward_items(const bmm_plan *p, size_t lo, size_t hi)
 {

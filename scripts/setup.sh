@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(meson ninja-build pkg-config gcc libc6-dev libblis-dev libcmocka-dev libstb-dev zlib1g-dev
-      libopenmpi-dev openmpi-bin)  # MPI: distributed training (meson option -Dmpi)
+      libopenmpi-dev openmpi-bin  # MPI: distributed training (meson option -Dmpi)
+      wamerican  # the word list of examples/words
+      )
 [ "${NABLA_NO_DATA:-0}" = 1 ] || pkgs+=(dataset-fashion-mnist)
 # bench/compare_pytorch.py measures whole runs with GNU time (not the shell keyword)
 [ -x /usr/bin/time ] || pkgs+=(time)

@@ -49,7 +49,8 @@ const char *nb_activation_name(nb_activation a);
  * with matching inner sizes (NB_ERR_SHAPE names both shapes otherwise). */
 nb_tensor *nb_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b);
 
-/* Fused dense layer: act(x · w + b), x (B, in), w (in, out), b (out) or (1, out),
+/* Fused dense layer: act(x · w + b), x (B, in) (or (..., in): every leading
+ * position is a row, the output (..., out)), w (in, out), b (out) or (1, out),
  * or NULL for no bias; act one of NB_LINEAR, NB_RELU, NB_SIGMOID, NB_TANH: one
  * node (GEMM, then one pass for bias and activation; its backward keeps a (B, out)
  * scratch buffer). Any other activation gives a linear dense node followed by
