@@ -243,7 +243,7 @@ static int cmd_train(const options *o)
            t.seconds, (double)o->steps * o->batch / t.seconds, t.step_allocs);
     float loss;
     if (nb_evaluate_data(m, &(nb_dataset){.n = (int)val.n, .x_i32 = val.x, .labels = val.y}, &loss, NULL) ||
-        nb_save(m, o->model_file)) {
+        (nb_dist_rank() == 0 && nb_save(m, o->model_file))) { /* under mpirun rank 0 saves */
         rc = fail_status();
         goto done;
     }
