@@ -104,13 +104,6 @@ static int fail_status(void)
     return fail(nb_last_error()[0] ? nb_last_error() : "unknown failure");
 }
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 /* ---- arguments ------------------------------------------------------------ */
 
 /* Every option, and the subcommands that take it. */
@@ -254,14 +247,6 @@ static const char *class_name(const nb_model *m, int i)
     return s ? s : i >= 0 && i < IDX_CLASSES ? DIGIT_NAMES[i] : "?";
 }
 
-static int argmax(const float *v, int k)
-{
-    int best = 0;
-    for (int j = 1; j < k; j++)
-        if (v[j] > v[best]) best = j;
-    return best;
-}
-
 /* Predictions for the whole set, then the confusion matrix and (optionally)
  * the misclassified-images picture. */
 static int report_test(nb_model *m, const mnist_set *test, const nb_dataset *data, const char *errors_png)
@@ -282,7 +267,7 @@ static int report_test(nb_model *m, const mnist_set *test, const nb_dataset *dat
     long confusion[IDX_CLASSES][IDX_CLASSES] = {{0}};
     int n_wrong = 0;
     for (int i = 0; i < n; i++) {
-        int p = argmax(logits + (size_t)i * k, k), t = test->labels[i];
+        int p = nb_index_of_max(logits + (size_t)i * k, k), t = test->labels[i];
         confusion[t][p]++;
         if (p != t) {
             wrong[n_wrong] = i;
@@ -400,9 +385,9 @@ static int cmd_train(const options *o)
                       .validation_split = o->split,
                       .verbose = o->verbose < 0 ? NB_VERBOSE_AUTO : verbosity[o->verbose]};
     fflush(stdout);
-    double t0 = now_s();
+    double t0 = nb_now();
     nb_status s = nb_fit_data(m, &data, &fo, &h);
-    double secs = now_s() - t0;
+    double secs = nb_now() - t0;
     if (s) {
         rc = fail_status();
         goto done;
@@ -524,7 +509,7 @@ static int cmd_predict(const options *o)
         if (!outputs_probabilities(m)) nb_softmax_rows(p, 1, IDX_CLASSES);
         printf("%s:", o->images[i]);
         for (int r = 0; r < 3; r++) {
-            int best = argmax(p, IDX_CLASSES);
+            int best = nb_index_of_max(p, IDX_CLASSES);
             printf("%s %s %.1f%%", r ? "," : "", class_name(m, best), 100.0 * p[best]);
             p[best] = -1;
         }

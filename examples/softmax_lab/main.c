@@ -63,14 +63,6 @@ static void print_row(const float *v)
     printf("]");
 }
 
-static int argmax(const float *v)
-{
-    int best = 0;
-    for (int j = 1; j < CLASSES; j++)
-        if (v[j] > v[best]) best = j;
-    return best;
-}
-
 /* Accuracy on the training and the test points; prints the first rows. */
 static int report(nb_model *m, const float *x, const int32_t *y, const float *xt, const int32_t *yt, bool logits)
 {
@@ -89,7 +81,7 @@ static int report(nb_model *m, const float *x, const int32_t *y, const float *xt
     for (int i = 0; i < 5; i++) {
         printf("  ");
         print_row(out + i * CLASSES);
-        printf(", category: %d (true %d)\n", argmax(out + i * CLASSES), y[i]);
+        printf(", category: %d (true %d)\n", nb_index_of_max(out + i * CLASSES, CLASSES), y[i]);
     }
     if (logits) {
         nb_softmax_rows(out, 5, CLASSES);
