@@ -18,15 +18,14 @@ void nn_graph_free(nn_graph *ng)
 /* The weight and state tensors of every built layer, in block order. */
 static nb_status make_weights(nb_model *m, nb_graph *g, nb_tensor *(*P)[NN_MAX_PARAMS], nb_tensor *(*S)[NN_MAX_STATES])
 {
-    for (int seq = 0; seq < m->n_built; seq++)
-        for (int i = 0; i < m->n_layers; i++) {
-            const nb_layer *L = m->layers[i];
-            if (!L->built || L->build_seq != seq) continue;
-            for (int j = 0; j < L->n_params; j++)
-                if (!(P[i][j] = nb_param(g, L->pshape[j].ndim, L->pshape[j].d))) return nb_graph_status(g);
-            for (int j = 0; j < L->n_states; j++)
-                if (!(S[i][j] = nb_state(g, L->sshape[j].ndim, L->sshape[j].d))) return nb_graph_status(g);
-        }
+    for (int k = 0; k < m->n_built; k++) {
+        int i = m->built[k];
+        const nb_layer *L = m->layers[i];
+        for (int j = 0; j < L->n_params; j++)
+            if (!(P[i][j] = nb_param(g, L->pshape[j].ndim, L->pshape[j].d))) return nb_graph_status(g);
+        for (int j = 0; j < L->n_states; j++)
+            if (!(S[i][j] = nb_state(g, L->sshape[j].ndim, L->sshape[j].d))) return nb_graph_status(g);
+    }
     return NB_OK;
 }
 

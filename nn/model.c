@@ -60,6 +60,7 @@ void nb_model_free(nb_model *m)
     free_class_names(m);
     for (int i = 0; i < m->n_layers; i++) nb_free(m->layers[i]);
     nb_free(m->layers);
+    nb_free(m->built);
     nb_free(m->nodes);
     nb_free(m->w);
     nb_free(m->grad);
@@ -132,8 +133,10 @@ nb_layer *nn_layer_new(nb_model *m, const nn_kind *k, const nn_config *cfg, cons
     if (m->n_layers == m->cap_layers) {
         int cap = m->cap_layers ? 2 * m->cap_layers : 8;
         nb_layer **p = nb_realloc(m->layers, (size_t)cap * sizeof *p);
-        if (!p) return nb_fail(NB_ERR_NOMEM, "%s: out of memory", fn), NULL;
-        m->layers = p;
+        if (p) m->layers = p;
+        int *b = p ? nb_realloc(m->built, (size_t)cap * sizeof *b) : NULL;
+        if (!b) return nb_fail(NB_ERR_NOMEM, "%s: out of memory", fn), NULL;
+        m->built = b;
         m->cap_layers = cap;
     }
     nb_layer *L = nb_calloc(1, sizeof *L);
@@ -161,29 +164,37 @@ static nb_status grow(float **block, size_t n, size_t add, const char *fn)
     return NB_OK;
 }
 
-/* Give L its weights at the end of the model's blocks and draw them. */
-static nb_status allocate(nb_model *m, nb_layer *L, const char *fn)
+/* Draw L's weights and initial states (Keras's initialisers) into the blocks. */
+static void draw(nb_model *m, const nb_layer *L)
 {
+    if (!L->kind->init) return;
+    float *p[NN_MAX_PARAMS], *s[NN_MAX_STATES];
+    for (int j = 0; j < L->n_params; j++) p[j] = m->w + L->poff[j];
+    for (int j = 0; j < L->n_states; j++) s[j] = m->state + L->soff[j];
+    L->kind->init(L, &m->init_rng, p, s);
+}
+
+/* Give layer i its weights at the end of the model's blocks and draw them. */
+static nb_status allocate(nb_model *m, int i, const char *fn)
+{
+    nb_layer *L = m->layers[i];
     size_t np = 0, ns = 0;
     for (int i = 0; i < L->n_params; i++) np += nn_shape_size(&L->pshape[i]);
     for (int i = 0; i < L->n_states; i++) ns += nn_shape_size(&L->sshape[i]);
     nb_status s = grow(&m->w, m->n_params, np, fn);
     if (s == NB_OK) s = grow(&m->state, m->n_state, ns, fn);
     if (s != NB_OK) return s;
-    float *p[NN_MAX_PARAMS], *st[NN_MAX_STATES];
-    for (int i = 0; i < L->n_params; i++) {
-        L->poff[i] = m->n_params;
-        p[i] = m->w + m->n_params;
-        m->n_params += nn_shape_size(&L->pshape[i]);
+    for (int j = 0; j < L->n_params; j++) {
+        L->poff[j] = m->n_params;
+        m->n_params += nn_shape_size(&L->pshape[j]);
     }
-    for (int i = 0; i < L->n_states; i++) {
-        L->soff[i] = m->n_state;
-        st[i] = m->state + m->n_state;
-        m->n_state += nn_shape_size(&L->sshape[i]);
+    for (int j = 0; j < L->n_states; j++) {
+        L->soff[j] = m->n_state;
+        m->n_state += nn_shape_size(&L->sshape[j]);
     }
-    if (L->kind->init) L->kind->init(L, &m->init_rng, p, st);
+    draw(m, L);
     L->built = true;
-    L->build_seq = m->n_built++;
+    m->built[m->n_built++] = i;
     return NB_OK;
 }
 
@@ -242,7 +253,7 @@ nb_sym nb_call_n(nb_layer *L, int n, const nb_sym *xs)
             memcpy(L->sshape, probe.sshape, sizeof L->sshape);
             memcpy(L->in_shape, in, sizeof in);
             L->n_in = n;
-            s = allocate(m, L, fn);
+            s = allocate(m, node.layer, fn);
         }
     }
     if (s == NB_OK && (node.shape.ndim < 1 || nn_shape_size(&node.shape) > ((size_t)1 << 30)))
@@ -390,15 +401,7 @@ nb_status nb_model_set_seed(nb_model *m, uint64_t seed)
     if (!m) return nb_fail(NB_ERR_ARG, "nb_model_set_seed: model is NULL");
     if (nn_compiled(m)) return nb_fail(NB_ERR_STATE, "nb_model_set_seed: the model is compiled; set the seed before nb_compile");
     seed_rngs(m, seed);
-    for (int seq = 0; seq < m->n_built; seq++) /* redraw in the order the weights were first drawn */
-        for (int i = 0; i < m->n_layers; i++) {
-            nb_layer *L = m->layers[i];
-            if (!L->built || L->build_seq != seq || !L->kind->init) continue;
-            float *p[NN_MAX_PARAMS], *s[NN_MAX_STATES];
-            for (int j = 0; j < L->n_params; j++) p[j] = m->w + L->poff[j];
-            for (int j = 0; j < L->n_states; j++) s[j] = m->state + L->soff[j];
-            L->kind->init(L, &m->init_rng, p, s);
-        }
+    for (int k = 0; k < m->n_built; k++) draw(m, m->layers[m->built[k]]); /* in the order first drawn */
     return NB_OK;
 }
 

@@ -67,7 +67,6 @@ struct nb_layer {
     char name[NB_NAME_LEN];   /* "dense_1", unique in the model */
     nb_model *model;
     bool built;               /* weights allocated: the first call fixed the input shapes */
-    int build_seq;            /* order in which layers were built (= order of their weights) */
     nn_shape in_shape[NN_MAX_CALL_IN]; /* shapes of the first call's inputs */
     int n_in;
     int n_params, n_states;
@@ -135,7 +134,10 @@ typedef struct nn_graph {
 
 struct nb_model {
     nb_layer **layers;         /* (n_layers) owned */
-    int n_layers, cap_layers, n_built;
+    int n_layers, cap_layers;
+    int *built;                /* (n_built) indices of the layers in the order they were built, which
+                                  is the order of their weights in the blocks (cap_layers allocated) */
+    int n_built;
     nn_node *nodes;            /* (n_nodes) */
     int n_nodes, cap_nodes;
     int inputs[NN_MAX_INPUTS], n_inputs; /* node ids */
