@@ -213,17 +213,22 @@ nb_layer *nb_layer_conv2d(nb_model *m, int filters, int kernel_h, int kernel_w, 
     return nn_layer_new(m, &nn_kind_conv2d, &c, "nb_layer_conv2d");
 }
 
+/* A square pool's settings; stride 0 means the pool size (Keras's default). */
+static nn_config pool_config(int pool, int stride, nb_padding padding)
+{
+    int st = stride ? stride : pool;
+    return (nn_config){.pool_h = pool, .pool_w = pool, .stride_h = st, .stride_w = st, .padding = (int)padding};
+}
+
 nb_layer *nb_layer_max_pool2d(nb_model *m, int pool, int stride, nb_padding padding)
 {
-    nn_config c = {.pool_h = pool, .pool_w = pool, .stride_h = stride ? stride : pool, .stride_w = stride ? stride : pool,
-                   .padding = (int)padding};
+    nn_config c = pool_config(pool, stride, padding);
     return nn_layer_new(m, &nn_kind_max_pool2d, &c, "nb_layer_max_pool2d");
 }
 
 nb_layer *nb_layer_avg_pool2d(nb_model *m, int pool, int stride, nb_padding padding)
 {
-    nn_config c = {.pool_h = pool, .pool_w = pool, .stride_h = stride ? stride : pool, .stride_w = stride ? stride : pool,
-                   .padding = (int)padding};
+    nn_config c = pool_config(pool, stride, padding);
     return nn_layer_new(m, &nn_kind_avg_pool2d, &c, "nb_layer_avg_pool2d");
 }
 
