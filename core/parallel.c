@@ -200,7 +200,7 @@ void nb_sgemm(int m, int n, int k, const float *a, int rsa, int csa, const float
     gemm_job j = {m, n, k, a, b, rsa, csa, rsb, csb, rsc, beta, c, m > n};
     int span = j.by_rows ? m : n, parts = threads;
     if (parts > span / GEMM_ALIGN) parts = span / GEMM_ALIGN;
-    if (threads <= 1 || flops < GEMM_SHARE_FLOPS || parts <= 1) {
+    if (threads <= 1 || inside_part || flops < GEMM_SHARE_FLOPS || parts <= 1) {
         blis_gemm(m, n, k, a, rsa, csa, b, rsb, csb, beta, c, rsc);
         return;
     }

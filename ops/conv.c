@@ -1,4 +1,4 @@
-/* conv.c — 2-D convolution (NHWC) as im2col + one BLIS GEMM.
+/* conv.c — 2-D convolution (NHWC) as im2col + BLIS GEMMs, a chunk of images at a time.
  *
  * Key: B batch, H W C the input's height, width and channels, KH KW the kernel's
  * window, O its output channels, OH OW the output's height and width, M = B*OH*OW
@@ -13,9 +13,10 @@
  *             dcol = dout · kernelᵀ, then col2im scatter-adds dcol into dx.
  *
  * The column ordering (ky, kx, c) is exactly the kernel's row-major layout, so the
- * kernel is used as stored (no reordering). col lives in the node's scratch; the
- * backward reuses that buffer for dcol after the kernel's gradient has read it
- * (col_stale records it, so a second backward rebuilds col first). A 1x1, stride-1,
+ * kernel is used as stored (no reordering). col is never built whole: the batch
+ * is split by images over the threads and each walks its images a chunk at a
+ * time (col chunk, GEMM, bias and relu while the rows are in cache; in the
+ * backward the col chunk is rebuilt, then reused for dcol). A 1x1, stride-1,
  * unpadded convolution is a plain product with x itself: no col at all, and dx is
  * one GEMM. The plain nested-loop definition is the test oracle (tests/test_ops_conv.c). */
 #include <string.h>
@@ -23,8 +24,11 @@
 #include <nabla/nb_parallel.h>
 #include "ops_private.h"
 
-/* im2col / col2im work below this many floats stays on the calling thread. */
+/* A convolution whose col has fewer floats than this stays on the calling thread. */
 #define CONV_SHARE_FLOATS 65536
+/* Images are taken a chunk at a time so that a chunk's col and output rows
+ * (this many floats together, at least one image) stay in the core's cache. */
+#define CONV_CHUNK_FLOATS (128 * 1024)
 
 /* conv2d's attributes. The first five are the builder's; the shape rule derives
  * the padding, the forward and backward keep col_stale. */
@@ -32,8 +36,8 @@ typedef struct conv_attr {
     int stride_h, stride_w, dil_h, dil_w;
     nb_padding padding;
     int pad_top, pad_left; /* derived: padding before the first row / column */
-    int col_stale;         /* the scratch holds dcol, not the forward's col */
     int relu;              /* fused max(0, .) after the bias (nb_conv2d_relu) */
+    int parts;             /* derived by the forward: how its scratch is split */
 } conv_attr;
 
 bool nb_conv_out_size(int in, int eff_k, int stride, nb_padding padding, int *out, int *pad_before)
@@ -106,13 +110,13 @@ static inline void zero_floats(float *restrict d, size_t n)
     for (size_t q = 0; q < n; q++) d[q] = 0.0f;
 }
 
-/* ---- im2col: col rows [r0, r1) from x ---- */
+/* ---- im2col: rows [r0, r1) of the batch's col into col[0 ..) ---- */
 static void im2col_rows(const conv_geom *g, const float *restrict x, float *restrict col, size_t r0, size_t r1)
 {
     const size_t C = (size_t)g->C, rowlen = (size_t)g->KW * C;
     int j = (int)(r0 % (size_t)g->OW), i = (int)(r0 / (size_t)g->OW % (size_t)g->OH);
     size_t b = r0 / ((size_t)g->OW * (size_t)g->OH);
-    float *dst = col + r0 * g->KC;
+    float *dst = col;
     for (size_t r = r0; r < r1; r++) {
         const float *xb = x + b * (size_t)g->H * g->W * C;
         int iy0 = i * g->sh - g->pt, ix0 = j * g->sw - g->pl, kx0, kx1;
@@ -137,7 +141,7 @@ static void im2col_rows(const conv_geom *g, const float *restrict x, float *rest
     }
 }
 
-/* ---- col2im: dx[b] += the taps of dcol's rows of image b, images [b0, b1) ---- */
+/* ---- col2im: dx[b] += the taps of image b's rows of dcol, images [b0, b1); dcol starts at image b0 ---- */
 static void col2im_images(const conv_geom *g, const float *restrict dcol, float *restrict dx, size_t b0, size_t b1)
 {
     const size_t C = (size_t)g->C, per_image = (size_t)g->OH * g->OW;
@@ -145,7 +149,7 @@ static void col2im_images(const conv_geom *g, const float *restrict dcol, float 
         float *xb = dx + b * (size_t)g->H * g->W * C;
         for (size_t p = 0; p < per_image; p++) {
             int i = (int)(p / (size_t)g->OW), j = (int)(p % (size_t)g->OW);
-            const float *src = dcol + (b * per_image + p) * g->KC;
+            const float *src = dcol + ((b - b0) * per_image + p) * g->KC;
             int iy0 = i * g->sh - g->pt, ix0 = j * g->sw - g->pl, kx0, kx1;
             tap_range(ix0, g->dw, g->KW, g->W, &kx0, &kx1);
             for (int ky = 0; ky < g->KH; ky++, src += (size_t)g->KW * C) {
@@ -159,46 +163,6 @@ static void col2im_images(const conv_geom *g, const float *restrict dcol, float 
             }
         }
     }
-}
-
-/* Both transforms, split over the thread pool: im2col by rows of col, col2im by
- * images (each image's dx is written by one part only). */
-typedef struct conv_job {
-    const conv_geom *g;
-    const float *in;
-    float *out;
-} conv_job;
-
-static void im2col_part(void *ctx, int part, int parts)
-{
-    const conv_job *j = ctx;
-    size_t r0, r1;
-    nb_split_range(j->g->M, part, parts, 1, &r0, &r1);
-    im2col_rows(j->g, j->in, j->out, r0, r1);
-}
-static void col2im_part(void *ctx, int part, int parts)
-{
-    const conv_job *j = ctx;
-    size_t b0, b1;
-    nb_split_range((size_t)j->g->B, part, parts, 1, &b0, &b1);
-    col2im_images(j->g, j->in, j->out, b0, b1);
-}
-
-static int parts_for(size_t floats, size_t span)
-{
-    int parts = floats < CONV_SHARE_FLOATS ? 1 : nb_get_num_threads();
-    return (size_t)parts > span ? (int)span : parts;
-}
-
-static void im2col(const conv_geom *g, const float *x, float *col)
-{
-    conv_job j = {g, x, col};
-    nb_parallel_for(parts_for(g->M * g->KC, g->M), im2col_part, &j);
-}
-static void col2im(const conv_geom *g, const float *dcol, float *dx)
-{
-    conv_job j = {g, dcol, dx};
-    nb_parallel_for(parts_for(g->M * g->KC, (size_t)g->B), col2im_part, &j);
 }
 
 /* ---- conv2d: out (B, OH, OW, O) = im2col(x) (M, KC) · kernel (KC, O) + bias (O) ---- */
@@ -234,79 +198,148 @@ static nb_status conv_shape(nb_tensor *t)
     return NB_OK;
 }
 
-/* Scratch layout: col (M, KC) unless pointwise, then for a fused relu the
- * masked output gradient (M, O). */
-static size_t col_floats(const conv_geom *g) { return is_pointwise(g) ? 0 : g->M * g->KC; }
+/* ---- the work, by chunks of images ----
+ * The batch is split into `parts` contiguous slices of images (one per thread);
+ * each part walks its slice a chunk of images at a time, so a chunk's col, its
+ * output rows and their gradients stay in the core's cache between the steps
+ * that use them. Part p's scratch holds its col chunk, its masked-gradient chunk
+ * (fused relu) and, for p > 0, its own dkernel and dbias sums, added into the
+ * gradients after the parts finish (part 0 accumulates into them directly). */
+typedef struct conv_plan {
+    int parts;        /* parts the batch is split into */
+    size_t chunk;     /* images per chunk */
+    size_t col_f;     /* floats of one part's col chunk (0 when pointwise) */
+    size_t dz_f;      /* floats of one part's masked-gradient chunk (0 without relu) */
+    size_t per_part;  /* col_f + dz_f + KC*O + O */
+} conv_plan;
 
-/* y += bias per row, then max(0, y) when fused: one pass while y is in cache. */
-static void bias_relu(float *restrict y, const float *restrict bias, size_t rows, int cols, bool relu)
+static conv_plan plan_for(const conv_geom *g, bool relu)
 {
-    for (size_t r = 0; r < rows; r++, y += cols) {
-        if (bias)
-            for (int o = 0; o < cols; o++) y[o] += bias[o];
-        if (relu)
-            for (int o = 0; o < cols; o++) y[o] = y[o] > 0.0f ? y[o] : 0.0f;
+    size_t pixels = (size_t)g->OH * g->OW, col_per_image = is_pointwise(g) ? 0 : pixels * g->KC;
+    size_t per_image = col_per_image + pixels * (size_t)g->O; /* col and output rows of one image */
+    conv_plan p = {.parts = g->M * g->KC < CONV_SHARE_FLOATS ? 1 : nb_get_num_threads()};
+    if (p.parts > g->B) p.parts = g->B;
+    size_t slice = ((size_t)g->B + (size_t)p.parts - 1) / (size_t)p.parts;
+    p.chunk = CONV_CHUNK_FLOATS / per_image;
+    p.chunk = p.chunk < 1 ? 1 : p.chunk > slice ? slice : p.chunk;
+    p.col_f = p.chunk * col_per_image;
+    p.dz_f = relu ? p.chunk * pixels * (size_t)g->O : 0;
+    p.per_part = p.col_f + p.dz_f + g->KC * (size_t)g->O + (size_t)g->O;
+    return p;
+}
+
+typedef struct conv_run {
+    conv_geom g;
+    conv_plan p;
+    nb_tensor *t;
+} conv_run;
+
+/* The images [*b0, *b1) of `part`, and its scratch. */
+static float *part_slice(const conv_run *r, int part, size_t *b0, size_t *b1)
+{
+    nb_split_range((size_t)r->g.B, part, r->p.parts, 1, b0, b1);
+    return r->t->scratch + (size_t)part * r->p.per_part;
+}
+
+/* The col rows of images [b, b + n): built in `col`, or x itself when pointwise. */
+static const float *chunk_col(const conv_geom *g, const float *x, float *col, size_t b, size_t n)
+{
+    size_t pixels = (size_t)g->OH * g->OW;
+    if (is_pointwise(g)) return x + b * pixels * g->KC;
+    im2col_rows(g, x, col, b * pixels, (b + n) * pixels);
+    return col;
+}
+
+static void forward_part(void *ctx, int part, int parts)
+{
+    (void)parts;
+    const conv_run *r = ctx;
+    const conv_geom *g = &r->g;
+    const nb_tensor *t = r->t, *k = t->src[1];
+    const float *bias = t->n_src > 2 ? t->src[2]->data : NULL;
+    nb_activation act = NB_ATTR(t, conv_attr)->relu ? NB_RELU : NB_LINEAR;
+    size_t b0, b1, pixels = (size_t)g->OH * g->OW;
+    float *col = part_slice(r, part, &b0, &b1);
+    for (size_t b = b0; b < b1; b += r->p.chunk) {
+        size_t n = b1 - b < r->p.chunk ? b1 - b : r->p.chunk;
+        int rows = (int)(n * pixels);
+        float *y = t->data + b * pixels * (size_t)g->O;
+        const float *a = chunk_col(g, t->src[0]->data, col, b, n);
+        nb_sgemm(rows, g->O, (int)g->KC, a, (int)g->KC, 1, k->data, g->O, 1, 0.0f, y, g->O);
+        if (bias || act != NB_LINEAR) nb__bias_act_rows(y, bias, rows, g->O, act);
     }
 }
 
 static nb_status conv_forward(nb_tensor *t)
 {
-    const nb_tensor *x = t->src[0], *k = t->src[1];
-    const float *bias = t->n_src > 2 ? t->src[2]->data : NULL;
-    conv_geom g = geometry(t);
-    bool relu = NB_ATTR(t, conv_attr)->relu != 0;
-    size_t need = col_floats(&g) + (relu ? g.M * (size_t)g.O : 0);
-    float *buf = need ? nb_scratch(t, need) : NULL;
-    if (need && !buf) return NB_ERR_NOMEM;
-    const float *col = x->data;
-    if (!is_pointwise(&g)) {
-        im2col(&g, x->data, buf);
-        col = buf;
-    }
-    NB_ATTR(t, conv_attr)->col_stale = 0;
-    nb_sgemm((int)g.M, g.O, (int)g.KC, col, (int)g.KC, 1, k->data, g.O, 1, 0.0f, t->data, g.O);
-    if (bias || relu) bias_relu(t->data, bias, g.M, g.O, relu);
+    conv_run r = {.g = geometry(t), .t = t};
+    r.p = plan_for(&r.g, NB_ATTR(t, conv_attr)->relu != 0);
+    if (!nb_scratch(t, (size_t)r.p.parts * r.p.per_part)) return NB_ERR_NOMEM;
+    NB_ATTR(t, conv_attr)->parts = r.p.parts; /* the backward's split: its scratch is sized for it */
+    nb_parallel_for(r.p.parts, forward_part, &r);
     return NB_OK;
+}
+
+/* One chunk's backward: rows of images [b, b + n), dy already through the relu. */
+static void backward_chunk(const conv_run *r, float *col, const float *dy, size_t b, size_t n, float *dk, float *db)
+{
+    const conv_geom *g = &r->g;
+    nb_tensor *x = r->t->src[0], *k = r->t->src[1];
+    size_t pixels = (size_t)g->OH * g->OW;
+    int rows = (int)(n * pixels), KC = (int)g->KC;
+    if (db) nb__column_sums(db, dy, rows, g->O);
+    if (dk) /* dkernel (KC, O) += colᵀ (KC, rows) · dout (rows, O): col read with strides (1, KC) */
+        nb_sgemm(KC, g->O, rows, chunk_col(g, x->data, col, b, n), 1, KC, dy, g->O, 1, 1.0f, dk, g->O);
+    if (!x->grad) return; /* an input image: no dx, no dcol, no col2im */
+    /* dcol (rows, KC) = dout (rows, O) · kernelᵀ (O, KC): kernel read with strides (1, O) */
+    if (is_pointwise(g)) {
+        nb_sgemm(rows, KC, g->O, dy, g->O, 1, k->data, 1, g->O, 1.0f, x->grad + b * pixels * g->KC, KC);
+        return;
+    }
+    nb_sgemm(rows, KC, g->O, dy, g->O, 1, k->data, 1, g->O, 0.0f, col, KC);
+    col2im_images(g, col, x->grad, b, b + n);
+}
+
+static void backward_part(void *ctx, int part, int parts)
+{
+    (void)parts;
+    const conv_run *r = ctx;
+    const conv_geom *g = &r->g;
+    const nb_tensor *t = r->t, *k = t->src[1], *bias = t->n_src > 2 ? t->src[2] : NULL;
+    size_t b0, b1, pixels = (size_t)g->OH * g->OW, KO = g->KC * (size_t)g->O;
+    float *col = part_slice(r, part, &b0, &b1), *dz = col + r->p.col_f, *acc = dz + r->p.dz_f;
+    float *dk = k->grad ? part == 0 ? k->grad : acc : NULL;
+    float *db = bias && bias->grad ? part == 0 ? bias->grad : acc + KO : NULL;
+    if (part > 0) memset(acc, 0, (KO + (size_t)g->O) * sizeof *acc);
+    for (size_t b = b0; b < b1; b += r->p.chunk) {
+        size_t n = b1 - b < r->p.chunk ? b1 - b : r->p.chunk, off = b * pixels * (size_t)g->O;
+        const float *dy = t->grad + off;
+        if (r->p.dz_f) { /* through the fused relu: dout where y > 0 */
+            nb__act_grad(dz, t->data + off, dy, n * pixels * (size_t)g->O, NB_RELU);
+            dy = dz;
+        }
+        backward_chunk(r, col, dy, b, n, dk, db);
+    }
+}
+
+static void add_into(float *restrict dst, const float *restrict src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
 static void conv_backward(nb_tensor *t)
 {
-    nb_tensor *x = t->src[0], *k = t->src[1], *b = t->n_src > 2 ? t->src[2] : NULL;
-    conv_geom g = geometry(t);
-    const float *dy = t->grad; /* (M, O) */
-    if (NB_ATTR(t, conv_attr)->relu) { /* through the fused relu: dout where y > 0 */
-        float *restrict dz = t->scratch + col_floats(&g);
-        const float *restrict y = t->data, *restrict d = t->grad;
-        for (size_t i = 0; i < g.M * (size_t)g.O; i++) dz[i] = y[i] > 0.0f ? d[i] : 0.0f;
-        dy = dz;
+    conv_run r = {.g = geometry(t), .t = t};
+    r.p = plan_for(&r.g, NB_ATTR(t, conv_attr)->relu != 0);
+    r.p.parts = NB_ATTR(t, conv_attr)->parts; /* as the forward sized the scratch */
+    nb_parallel_for(r.p.parts, backward_part, &r);
+    const nb_tensor *k = t->src[1], *bias = t->n_src > 2 ? t->src[2] : NULL;
+    size_t KO = r.g.KC * (size_t)r.g.O;
+    for (int p = 1; p < r.p.parts; p++) { /* the other parts' sums */
+        const float *acc = t->scratch + (size_t)p * r.p.per_part + r.p.col_f + r.p.dz_f;
+        if (k->grad) add_into(k->grad, acc, KO);
+        if (bias && bias->grad) add_into(bias->grad, acc + KO, (size_t)r.g.O);
     }
-    if (b && b->grad) { /* dbias (O) += column sums of dout */
-        float *restrict db = b->grad;
-        const float *restrict row = dy;
-        const size_t O = (size_t)g.O;
-        size_t r = 0;
-        for (; r + 4 <= g.M; r += 4, row += 4 * O) /* four rows per pass over db */
-            for (size_t o = 0; o < O; o++) db[o] += (row[o] + row[O + o]) + (row[2 * O + o] + row[3 * O + o]);
-        for (; r < g.M; r++, row += O)
-            for (size_t o = 0; o < O; o++) db[o] += row[o];
-    }
-    bool pointwise = is_pointwise(&g);
-    float *col = pointwise ? x->data : t->scratch; /* (M, KC), sized by the forward */
-    if (k->grad) {
-        if (!pointwise && NB_ATTR(t, conv_attr)->col_stale) im2col(&g, x->data, col);
-        NB_ATTR(t, conv_attr)->col_stale = 0;
-        /* dkernel (KC, O) += colᵀ (KC, M) · dout (M, O): col read with strides (1, KC) */
-        nb_sgemm((int)g.KC, g.O, (int)g.M, col, 1, (int)g.KC, dy, g.O, 1, 1.0f, k->grad, g.O);
-    }
-    if (!x->grad) return; /* an input image: no dx, no dcol, no col2im */
-    /* dcol (M, KC) = dout (M, O) · kernelᵀ (O, KC): kernel read with strides (1, O) */
-    if (pointwise) {
-        nb_sgemm((int)g.M, (int)g.KC, g.O, dy, g.O, 1, k->data, 1, g.O, 1.0f, x->grad, (int)g.KC);
-        return;
-    }
-    nb_sgemm((int)g.M, (int)g.KC, g.O, dy, g.O, 1, k->data, 1, g.O, 0.0f, col, (int)g.KC);
-    NB_ATTR(t, conv_attr)->col_stale = 1;
-    col2im(&g, col, x->grad);
 }
 
 static void conv_describe(const nb_tensor *t, char *buf, size_t len)

@@ -13,12 +13,6 @@
 #include <nabla/nb_parallel.h>
 #include "ops_private.h"
 
-/* NB_HOT_LOOP (set by meson.build for portable builds) compiles a hot loop for
- * AVX-512, AVX2 + FMA and the baseline; the loader picks the CPU's (target_clones). */
-#ifndef NB_HOT_LOOP
-#define NB_HOT_LOOP
-#endif
-
 /* Every product below goes through nb_sgemm (core/nb_parallel.h): c (m, n) =
  * a (m, k) · b (k, n) + beta * c, operands given by row and column strides,
  * beta 0 overwrites, 1 accumulates; large products are shared across threads. */
@@ -34,9 +28,7 @@ static inline float dense_tanhf(float x)
     return x < 0.0f ? -r : r;
 }
 
-/* y (rows, out) = act(y + bias) in one pass over y (bias may be NULL). */
-NB_HOT_LOOP static void bias_act_rows(float *restrict y, const float *restrict bias, int rows, int out,
-                                      nb_activation act)
+NB_HOT_LOOP void nb__bias_act_rows(float *restrict y, const float *restrict bias, int rows, int out, nb_activation act)
 {
     switch (act) {
     case NB_RELU:
@@ -131,7 +123,7 @@ NB_HOT_LOOP static void small_dense(int m, int n, int k, const float *restrict x
         }
     }
     if (act != NB_LINEAR) /* a few rows of y, still in L1 */
-        for (int r = 0; r < m; r++) bias_act_rows(y + (size_t)r * n + j_lo, NULL, 1, j_hi - j_lo, act);
+        for (int r = 0; r < m; r++) nb__bias_act_rows(y + (size_t)r * n + j_lo, NULL, 1, j_hi - j_lo, act);
 }
 
 typedef struct small_job {
@@ -234,13 +226,13 @@ static nb_status dense_forward(nb_tensor *t)
         return NB_OK;
     }
     nb_sgemm(B, out, in, x->data, in, 1, w->data, out, 1, 0.0f, t->data, out);
-    bias_act_rows(t->data, bias, B, out, act); /* one pass: y is still in cache (512 KB for 1000 x 128) */
+    nb__bias_act_rows(t->data, bias, B, out, act); /* one pass: y is still in cache (512 KB for 1000 x 128) */
     return NB_OK;
 }
 /* The backward's elementwise part, one function so it is compiled with the hot
  * loops: s (n) = dy ⊙ act'(z), the derivative written in terms of y = act(z). */
-NB_HOT_LOOP static void dense_dz(float *restrict s, const float *restrict y, const float *restrict dy, size_t n,
-                                 nb_activation act)
+NB_HOT_LOOP void nb__act_grad(float *restrict s, const float *restrict y, const float *restrict dy, size_t n,
+                              nb_activation act)
 {
     switch (act) {
     case NB_RELU:
@@ -255,8 +247,7 @@ NB_HOT_LOOP static void dense_dz(float *restrict s, const float *restrict y, con
     }
 }
 
-/* db (out) += column sums of dz (B, out). */
-NB_HOT_LOOP static void column_sums(float *restrict db, const float *restrict dz, int B, int out)
+NB_HOT_LOOP void nb__column_sums(float *restrict db, const float *restrict dz, int B, int out)
 {
     for (int r = 0; r < B; r++)
         for (int j = 0; j < out; j++) db[j] += dz[(size_t)r * out + j];
@@ -270,10 +261,10 @@ static void dense_backward(nb_tensor *t)
     nb_activation act = NB_ATTR(t, dense_attr)->act;
     if (act != NB_LINEAR) {
         assert(t->scratch && t->scratch_cap >= t->size); /* sized by dense_forward */
-        dense_dz(t->scratch, t->data, t->grad, t->size, act);
+        nb__act_grad(t->scratch, t->data, t->grad, t->size, act);
         dz = t->scratch;
     }
-    if (b && b->grad) column_sums(b->grad, dz, B, out);
+    if (b && b->grad) nb__column_sums(b->grad, dz, B, out);
     /* dW (in, out) += xᵀ (in, B) · dz (B, out): x read with strides (1, in) */
     if (w->grad) nb_sgemm(in, out, B, x->data, 1, in, dz, out, 1, 1.0f, w->grad, out);
     /* dx (B, in) += dz (B, out) · wᵀ (out, in): w read with strides (1, out) */

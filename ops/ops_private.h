@@ -11,7 +11,20 @@
 
 #include <nabla/nb_ops.h>
 
+/* NB_HOT_LOOP (set by meson.build for portable builds) compiles a hot loop for
+ * AVX-512, AVX2 + FMA and the baseline; the loader picks the CPU's (target_clones). */
+#ifndef NB_HOT_LOOP
+#define NB_HOT_LOOP
+#endif
+
 /* ops/matmul.c */
+/* Row kernels shared by dense and conv2d (compiled as hot loops):
+ * y (rows, out) = act(y + bias) in one pass over y (bias may be NULL); */
+void nb__bias_act_rows(float *y, const float *bias, int rows, int out, nb_activation act);
+/* s (n) = dy ⊙ act'(z), the derivative written in terms of y = act(z) (not linear); */
+void nb__act_grad(float *s, const float *y, const float *dy, size_t n, nb_activation act);
+/* db (out) += the column sums of dz (B, out). */
+void nb__column_sums(float *db, const float *dz, int B, int out);
 extern const nb_op nb_op_matmul;
 extern const nb_op nb_op_dense;        /* x, w, b */
 extern const nb_op nb_op_dense_nobias; /* x, w */

@@ -695,6 +695,45 @@ static void test_threads(void **state)
     nb_graph_free(g);
 }
 
+/* Images large enough that the convolution takes them one chunk at a time (one
+ * image per chunk here), on 1 and 2 threads, plain and with the fused relu: the
+ * reference's values and gradients. */
+static void test_chunks(void **state)
+{
+    (void)state;
+    const conv_case c = {80, 80, 3, 3, 1, 1, 1, 1, NB_PAD_SAME, true};
+    for (int threads = 1; threads <= 2; threads++)
+        for (int relu = 0; relu <= 1; relu++) {
+            nb_set_num_threads(threads);
+            nb_graph *g = nb_graph_new();
+            nb_tensor *x = tensor4(g, true, CB, c.H, c.W, CC), *k = tensor4(g, true, c.KH, c.KW, CC, CO);
+            nb_tensor *b = nb_param(g, 1, (int[]){CO});
+            fill(x, -1, 1), fill(k, -1, 1), fill(b, -1, 1);
+            nb_tensor *y = (relu ? nb_conv2d_relu : nb_conv2d)(g, x, k, b, 1, 1, c.pad, 1, 1);
+            nb_tensor *loss = weighted_loss(g, y);
+            assert_non_null(loss);
+            conv_ref r = ref_conv(&c, x->data, k->data, b->data, upstream(loss));
+            if (relu) { /* the gradients for upstream w where the output is positive */
+                float *w = malloc(sizeof(float) * y->size);
+                for (size_t i = 0; i < y->size; i++) w[i] = r.y[i] > 0 ? upstream(loss)[i] : 0.0f;
+                conv_ref masked = ref_conv(&c, x->data, k->data, b->data, w);
+                for (size_t i = 0; i < y->size; i++) masked.y[i] = fmax(r.y[i], 0.0);
+                free_ref(&r), free(w);
+                r = masked;
+            }
+            assert_int_equal(nb_forward(g), NB_OK);
+            assert_matches("y", y->data, r.y, y->size, 1e-5);
+            nb_zero_grad(g);
+            assert_int_equal(nb_backward(g, loss), NB_OK);
+            assert_matches("dx", x->grad, r.dx, x->size, 1e-5);
+            assert_matches("dkernel", k->grad, r.dk, k->size, 1e-4);
+            assert_matches("dbias", b->grad, r.db, CO, 1e-4);
+            free_ref(&r);
+            nb_graph_free(g);
+        }
+    nb_set_num_threads(1);
+}
+
 /* Pooling over a large input, split by images over 2 threads: the references'
  * values and gradients (compared on three channels of 64 at a time). */
 static void test_pool_threads(void **state)
@@ -751,6 +790,7 @@ int main(void)
         cmocka_unit_test_setup(test_bad_input, setup),
         cmocka_unit_test_setup(test_no_alloc_steady_state, setup),
         cmocka_unit_test_setup(test_threads, setup),
+        cmocka_unit_test_setup(test_chunks, setup),
         cmocka_unit_test_setup(test_pool_threads, setup),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -30,7 +30,8 @@ void nb_split_range(size_t n, int part, int parts, size_t align, size_t *begin, 
  * strides swapped); c has row stride rsc and column stride 1. beta 0 overwrites
  * c, 1 accumulates into it. Products large enough to share are split over the
  * threads by rows or columns of c (each part owns its rows/columns of c, so the
- * result is the same for a given thread count). */
+ * result is the same for a given thread count). Called from inside a part of
+ * nb_parallel_for, it runs whole on the calling thread. */
 void nb_sgemm(int m, int n, int k, const float *a, int rsa, int csa, const float *b, int rsb, int csb, float beta,
               float *c, int rsc);
 
