@@ -29,6 +29,28 @@ static nb_status make_weights(nb_model *m, nb_graph *g, nb_tensor *(*P)[NN_MAX_P
     return NB_OK;
 }
 
+/* The node reading model node i when it is the only one, else -1. */
+static int sole_reader(const nb_model *m, int i)
+{
+    int reader = -1;
+    for (int j = i + 1; j < m->n_nodes; j++)
+        for (int k = 0; k < m->nodes[j].n_in; k++)
+            if (m->nodes[j].in[k] == i) {
+                if (reader >= 0) return -1;
+                reader = j;
+            }
+    return reader;
+}
+
+/* Whether model node i is a convolution built together with the max pooling that
+ * alone reads it (one fused node: its output never exists on its own). */
+static bool fused_into_reader(const nb_model *m, int i)
+{
+    const nn_node *n = &m->nodes[i];
+    int j = n->layer >= 0 && n != nn_output_node(m) ? sole_reader(m, i) : -1;
+    return j >= 0 && m->nodes[j].layer >= 0 && nn_conv_pool_fuses(m->layers[n->layer], m->layers[m->nodes[j].layer]);
+}
+
 /* One node of the model on g: an input at batch 1, or a layer's nodes. */
 static nb_tensor *make_node(nb_model *m, nb_graph *g, const nn_node *n, nb_tensor **T, nb_tensor *(*P)[NN_MAX_PARAMS],
                             nb_tensor *(*S)[NN_MAX_STATES])
@@ -41,6 +63,10 @@ static nb_tensor *make_node(nb_model *m, nb_graph *g, const nn_node *n, nb_tenso
     nb_tensor *x[NN_MAX_CALL_IN];
     for (int i = 0; i < n->n_in; i++) x[i] = T[n->in[i]];
     const nb_layer *L = m->layers[n->layer];
+    if (n->n_in == 1 && fused_into_reader(m, n->in[0])) { /* the convolution before this pooling, with it */
+        const nn_node *c = &m->nodes[n->in[0]];
+        return nn_conv_pool_build(g, m->layers[c->layer], L, T[c->in[0]], P[c->layer]);
+    }
     return L->kind->build(g, L, x, n->n_in, P[n->layer], S[n->layer]);
 }
 
@@ -51,7 +77,7 @@ static nb_status build_nodes(nb_model *m, nb_graph *g, bool with_grad, nn_graph 
     nb_tensor **T = nb_calloc((size_t)m->n_nodes, sizeof *T);
     nb_status s = P && S && T ? make_weights(m, g, P, S) : NB_ERR_NOMEM;
     for (int i = 0; s == NB_OK && i < m->n_nodes; i++)
-        if (!(T[i] = make_node(m, g, &m->nodes[i], T, P, S))) s = nb_graph_status(g);
+        if (!fused_into_reader(m, i) && !(T[i] = make_node(m, g, &m->nodes[i], T, P, S))) s = nb_graph_status(g);
     if (s == NB_OK && m->n_params) s = nb_graph_bind_params(g, m->w, with_grad ? m->grad : NULL, m->n_params);
     if (s == NB_OK && m->n_state) s = nb_graph_bind_state(g, m->state, m->n_state);
     if (s == NB_OK) {

@@ -109,6 +109,20 @@ static nb_tensor *avg_pool_build(nb_graph *g, const nb_layer *L, nb_tensor *cons
     return nb_avg_pool2d(g, x[0], k->pool_h, k->pool_w, k->stride_h, k->stride_w, (nb_padding)k->padding);
 }
 
+bool nn_conv_pool_fuses(const nb_layer *conv, const nb_layer *pool)
+{
+    return conv->kind == &nn_kind_conv2d && conv->cfg.activation == NB_RELU && pool->kind == &nn_kind_max_pool2d;
+}
+
+nb_tensor *nn_conv_pool_build(nb_graph *g, const nb_layer *conv, const nb_layer *pool, nb_tensor *x,
+                              nb_tensor *const *p)
+{
+    const nn_config *k = &conv->cfg, *q = &pool->cfg;
+    nb_pool_window w = {q->pool_h, q->pool_w, q->stride_h, q->stride_w, (nb_padding)q->padding};
+    return nb_conv2d_relu_max_pool2d(g, x, p[0], k->use_bias ? p[1] : NULL, k->stride_h, k->stride_w,
+                                     (nb_padding)k->padding, w);
+}
+
 const nn_kind nn_kind_max_pool2d = {
     .name = "max_pooling2d", .keras = "MaxPooling2D", .fields = {WINDOW_FIELDS(pool_h, pool_w)},
     .n_fields = 5, .min_in = 1, .max_in = 1, .infer = pool_infer, .build = max_pool_build,

@@ -104,6 +104,13 @@ extern const nn_kind nn_kind_conv2d, nn_kind_max_pool2d, nn_kind_avg_pool2d, nn_
 extern const nn_kind nn_kind_embedding, nn_kind_position_embedding, nn_kind_layer_norm, nn_kind_attention,
     nn_kind_last_position; /* layers_seq.c */
 
+/* Whether a call of `conv` read only by a call of `pool` builds as one fused
+ * node (a relu Conv2D followed by MaxPooling2D), and that node for input x and
+ * the convolution's weights p (layers_conv.c). */
+bool nn_conv_pool_fuses(const nb_layer *conv, const nb_layer *pool);
+nb_tensor *nn_conv_pool_build(nb_graph *g, const nb_layer *conv, const nb_layer *pool, nb_tensor *x,
+                              nb_tensor *const *p);
+
 /* act(x · w + b) over the last axis of x of any rank (reshaped to rows and back). */
 nb_tensor *nn_dense_any(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b, nb_activation act);
 /* n values drawn uniformly from [lo, hi]. */

@@ -22,23 +22,13 @@
 #include <string.h>
 
 #include <nabla/nb_parallel.h>
-#include "ops_private.h"
+#include "conv_internal.h"
 
 /* A convolution whose col has fewer floats than this stays on the calling thread. */
 #define CONV_SHARE_FLOATS 65536
 /* Images are taken a chunk at a time so that a chunk's col and output rows
  * (this many floats together, at least one image) stay in the core's cache. */
 #define CONV_CHUNK_FLOATS (128 * 1024)
-
-/* conv2d's attributes. The first five are the builder's; the shape rule derives
- * the padding, the forward and backward keep col_stale. */
-typedef struct conv_attr {
-    int stride_h, stride_w, dil_h, dil_w;
-    nb_padding padding;
-    int pad_top, pad_left; /* derived: padding before the first row / column */
-    int relu;              /* fused max(0, .) after the bias (nb_conv2d_relu) */
-    int parts;             /* derived by the forward: how its scratch is split */
-} conv_attr;
 
 bool nb_conv_out_size(int in, int eff_k, int stride, nb_padding padding, int *out, int *pad_before)
 {
@@ -54,19 +44,12 @@ bool nb_conv_out_size(int in, int eff_k, int stride, nb_padding padding, int *ou
     return *out >= 1;
 }
 
-/* The sizes of one conv node, read from its sources, output and attributes. */
-typedef struct conv_geom {
-    int B, H, W, C, KH, KW, O, OH, OW;
-    int sh, sw, dh, dw, pt, pl;
-    size_t M, KC;
-} conv_geom;
-
 static conv_geom geometry(const nb_tensor *t)
 {
     const nb_tensor *x = t->src[0], *k = t->src[1];
     const conv_attr *a = NB_ATTR(t, conv_attr);
     conv_geom g = {.B = x->shape[0], .H = x->shape[1], .W = x->shape[2], .C = x->shape[3],
-                   .KH = k->shape[0], .KW = k->shape[1], .O = k->shape[3], .OH = t->shape[1], .OW = t->shape[2],
+                   .KH = k->shape[0], .KW = k->shape[1], .O = k->shape[3], .OH = a->out_h, .OW = a->out_w,
                    .sh = a->stride_h, .sw = a->stride_w, .dh = a->dil_h, .dw = a->dil_w,
                    .pt = a->pad_top, .pl = a->pad_left};
     g.M = (size_t)g.B * (size_t)g.OH * (size_t)g.OW;
@@ -165,77 +148,72 @@ static void col2im_images(const conv_geom *g, const float *restrict dcol, float 
     }
 }
 
-/* ---- conv2d: out (B, OH, OW, O) = im2col(x) (M, KC) · kernel (KC, O) + bias (O) ---- */
-static nb_status conv_shape(nb_tensor *t)
+/* ---- shape rule and builders' checks ---- */
+nb_status nb__conv_check(nb_tensor *t)
 {
     const nb_tensor *x = t->src[0], *k = t->src[1], *b = t->n_src > 2 ? t->src[2] : NULL;
     conv_attr *a = NB_ATTR(t, conv_attr);
+    const char *op = t->op->name;
     char sx[64], sk[64], sb[64];
-    if (t->n_src < 2 || t->n_src > 3) return nb_node_fail(t, NB_ERR_ARG, "conv2d: takes 2 or 3 inputs, got %d", t->n_src);
     if (x->dtype != NB_F32 || k->dtype != NB_F32 || (b && b->dtype != NB_F32))
-        return nb_node_fail(t, NB_ERR_ARG, "conv2d: inputs must be float tensors");
+        return nb_node_fail(t, NB_ERR_ARG, "%s: inputs must be float tensors", op);
     nb_shape_str(x, sx, sizeof sx), nb_shape_str(k, sk, sizeof sk);
     if (x->ndim != 4 || k->ndim != 4)
-        return nb_node_fail(t, NB_ERR_SHAPE, "conv2d: input %s and kernel %s must be (B, H, W, C) and (KH, KW, C, O)",
+        return nb_node_fail(t, NB_ERR_SHAPE, "%s: input %s and kernel %s must be (B, H, W, C) and (KH, KW, C, O)", op,
                             sx, sk);
     if (x->shape[3] != k->shape[2])
-        return nb_node_fail(t, NB_ERR_SHAPE, "conv2d: input %s has %d channels but kernel %s expects %d", sx,
+        return nb_node_fail(t, NB_ERR_SHAPE, "%s: input %s has %d channels but kernel %s expects %d", op, sx,
                             x->shape[3], sk, k->shape[2]);
     if (b && !(b->ndim == 1 && b->shape[0] == k->shape[3]))
-        return nb_node_fail(t, NB_ERR_SHAPE, "conv2d: bias %s does not fit kernel %s (need (%d,))",
+        return nb_node_fail(t, NB_ERR_SHAPE, "%s: bias %s does not fit kernel %s (need (%d,))", op,
                             nb_shape_str(b, sb, sizeof sb), sk, k->shape[3]);
-    int oh, ow;
-    bool ok_h = nb_conv_out_size(x->shape[1], (k->shape[0] - 1) * a->dil_h + 1, a->stride_h, a->padding, &oh, &a->pad_top);
-    bool ok_w = nb_conv_out_size(x->shape[2], (k->shape[1] - 1) * a->dil_w + 1, a->stride_w, a->padding, &ow, &a->pad_left);
+    bool ok_h = nb_conv_out_size(x->shape[1], (k->shape[0] - 1) * a->dil_h + 1, a->stride_h, a->padding, &a->out_h,
+                                 &a->pad_top);
+    bool ok_w = nb_conv_out_size(x->shape[2], (k->shape[1] - 1) * a->dil_w + 1, a->stride_w, a->padding, &a->out_w,
+                                 &a->pad_left);
     if (!ok_h || !ok_w)
-        return nb_node_fail(t, NB_ERR_SHAPE, "conv2d: kernel %s (dilation %dx%d) does not fit in input %s with valid padding",
-                            sk, a->dil_h, a->dil_w, sx);
-    t->ndim = 4;
-    t->shape[0] = x->shape[0];
-    t->shape[1] = oh;
-    t->shape[2] = ow;
-    t->shape[3] = k->shape[3];
+        return nb_node_fail(t, NB_ERR_SHAPE, "%s: kernel %s (dilation %dx%d) does not fit in input %s with valid padding",
+                            op, sk, a->dil_h, a->dil_w, sx);
     return NB_OK;
 }
 
-/* ---- the work, by chunks of images ----
- * The batch is split into `parts` contiguous slices of images (one per thread);
- * each part walks its slice a chunk of images at a time, so a chunk's col, its
- * output rows and their gradients stay in the core's cache between the steps
- * that use them. Part p's scratch holds its col chunk, its masked-gradient chunk
- * (fused relu) and, for p > 0, its own dkernel and dbias sums, added into the
- * gradients after the parts finish (part 0 accumulates into them directly). */
-typedef struct conv_plan {
-    int parts;        /* parts the batch is split into */
-    size_t chunk;     /* images per chunk */
-    size_t col_f;     /* floats of one part's col chunk (0 when pointwise) */
-    size_t dz_f;      /* floats of one part's masked-gradient chunk (0 without relu) */
-    size_t per_part;  /* col_f + dz_f + KC*O + O */
-} conv_plan;
-
-static conv_plan plan_for(const conv_geom *g, bool relu)
+bool nb__conv_attrs_ok(nb_graph *g, const char *op, int sh, int sw, int dh, int dw, nb_padding padding)
 {
-    size_t pixels = (size_t)g->OH * g->OW, col_per_image = is_pointwise(g) ? 0 : pixels * g->KC;
-    size_t per_image = col_per_image + pixels * (size_t)g->O; /* col and output rows of one image */
-    conv_plan p = {.parts = g->M * g->KC < CONV_SHARE_FLOATS ? 1 : nb_get_num_threads()};
-    if (p.parts > g->B) p.parts = g->B;
-    size_t slice = ((size_t)g->B + (size_t)p.parts - 1) / (size_t)p.parts;
-    p.chunk = CONV_CHUNK_FLOATS / per_image;
-    p.chunk = p.chunk < 1 ? 1 : p.chunk > slice ? slice : p.chunk;
-    p.col_f = p.chunk * col_per_image;
-    p.dz_f = relu ? p.chunk * pixels * (size_t)g->O : 0;
-    p.per_part = p.col_f + p.dz_f + g->KC * (size_t)g->O + (size_t)g->O;
-    return p;
+    if (!g) {
+        nb_fail(NB_ERR_ARG, "%s: graph is NULL", op);
+        return false;
+    }
+    if (sh < 1 || sw < 1 || dh < 1 || dw < 1) {
+        nb_graph_fail(g, NB_ERR_ARG, "%s: strides (%d, %d) and dilations (%d, %d) must be >= 1", op, sh, sw, dh, dw);
+        return false;
+    }
+    if (padding != NB_PAD_VALID && padding != NB_PAD_SAME) {
+        nb_graph_fail(g, NB_ERR_ARG, "%s: unknown padding %d", op, (int)padding);
+        return false;
+    }
+    return true;
 }
 
-typedef struct conv_run {
-    conv_geom g;
-    conv_plan p;
-    nb_tensor *t;
-} conv_run;
+/* ---- the work, by chunks of images (see conv_internal.h) ---- */
+conv_run nb__conv_run(nb_tensor *t, bool rows)
+{
+    conv_run r = {.g = geometry(t), .t = t};
+    const conv_geom *g = &r.g;
+    size_t pixels = (size_t)g->OH * g->OW, col_per_image = is_pointwise(g) ? 0 : pixels * g->KC;
+    size_t per_image = col_per_image + pixels * (size_t)g->O; /* col and output rows of one image */
+    conv_plan *p = &r.p;
+    p->parts = g->M * g->KC < CONV_SHARE_FLOATS ? 1 : nb_get_num_threads();
+    if (p->parts > g->B) p->parts = g->B;
+    size_t slice = ((size_t)g->B + (size_t)p->parts - 1) / (size_t)p->parts;
+    p->chunk = CONV_CHUNK_FLOATS / per_image;
+    p->chunk = p->chunk < 1 ? 1 : p->chunk > slice ? slice : p->chunk;
+    p->col_f = p->chunk * col_per_image;
+    p->rows_f = rows ? p->chunk * pixels * (size_t)g->O : 0;
+    p->per_part = p->col_f + p->rows_f + g->KC * (size_t)g->O + (size_t)g->O;
+    return r;
+}
 
-/* The images [*b0, *b1) of `part`, and its scratch. */
-static float *part_slice(const conv_run *r, int part, size_t *b0, size_t *b1)
+float *nb__conv_part(const conv_run *r, int part, size_t *b0, size_t *b1)
 {
     nb_split_range((size_t)r->g.B, part, r->p.parts, 1, b0, b1);
     return r->t->scratch + (size_t)part * r->p.per_part;
@@ -250,38 +228,18 @@ static const float *chunk_col(const conv_geom *g, const float *x, float *col, si
     return col;
 }
 
-static void forward_part(void *ctx, int part, int parts)
+void nb__conv_forward_chunk(const conv_run *r, float *col, size_t b, size_t n, float *y, nb_activation act)
 {
-    (void)parts;
-    const conv_run *r = ctx;
     const conv_geom *g = &r->g;
-    const nb_tensor *t = r->t, *k = t->src[1];
+    const nb_tensor *t = r->t;
     const float *bias = t->n_src > 2 ? t->src[2]->data : NULL;
-    nb_activation act = NB_ATTR(t, conv_attr)->relu ? NB_RELU : NB_LINEAR;
-    size_t b0, b1, pixels = (size_t)g->OH * g->OW;
-    float *col = part_slice(r, part, &b0, &b1);
-    for (size_t b = b0; b < b1; b += r->p.chunk) {
-        size_t n = b1 - b < r->p.chunk ? b1 - b : r->p.chunk;
-        int rows = (int)(n * pixels);
-        float *y = t->data + b * pixels * (size_t)g->O;
-        const float *a = chunk_col(g, t->src[0]->data, col, b, n);
-        nb_sgemm(rows, g->O, (int)g->KC, a, (int)g->KC, 1, k->data, g->O, 1, 0.0f, y, g->O);
-        if (bias || act != NB_LINEAR) nb__bias_act_rows(y, bias, rows, g->O, act);
-    }
+    int rows = (int)(n * (size_t)g->OH * (size_t)g->OW);
+    const float *a = chunk_col(g, t->src[0]->data, col, b, n);
+    nb_sgemm(rows, g->O, (int)g->KC, a, (int)g->KC, 1, t->src[1]->data, g->O, 1, 0.0f, y, g->O);
+    if (bias || act != NB_LINEAR) nb__bias_act_rows(y, bias, rows, g->O, act);
 }
 
-static nb_status conv_forward(nb_tensor *t)
-{
-    conv_run r = {.g = geometry(t), .t = t};
-    r.p = plan_for(&r.g, NB_ATTR(t, conv_attr)->relu != 0);
-    if (!nb_scratch(t, (size_t)r.p.parts * r.p.per_part)) return NB_ERR_NOMEM;
-    NB_ATTR(t, conv_attr)->parts = r.p.parts; /* the backward's split: its scratch is sized for it */
-    nb_parallel_for(r.p.parts, forward_part, &r);
-    return NB_OK;
-}
-
-/* One chunk's backward: rows of images [b, b + n), dy already through the relu. */
-static void backward_chunk(const conv_run *r, float *col, const float *dy, size_t b, size_t n, float *dk, float *db)
+void nb__conv_backward_chunk(const conv_run *r, float *col, const float *dy, size_t b, size_t n, float *dk, float *db)
 {
     const conv_geom *g = &r->g;
     nb_tensor *x = r->t->src[0], *k = r->t->src[1];
@@ -300,26 +258,14 @@ static void backward_chunk(const conv_run *r, float *col, const float *dy, size_
     col2im_images(g, col, x->grad, b, b + n);
 }
 
-static void backward_part(void *ctx, int part, int parts)
+void nb__conv_part_sums(const conv_run *r, int part, float **dk, float **db)
 {
-    (void)parts;
-    const conv_run *r = ctx;
-    const conv_geom *g = &r->g;
-    const nb_tensor *t = r->t, *k = t->src[1], *bias = t->n_src > 2 ? t->src[2] : NULL;
-    size_t b0, b1, pixels = (size_t)g->OH * g->OW, KO = g->KC * (size_t)g->O;
-    float *col = part_slice(r, part, &b0, &b1), *dz = col + r->p.col_f, *acc = dz + r->p.dz_f;
-    float *dk = k->grad ? part == 0 ? k->grad : acc : NULL;
-    float *db = bias && bias->grad ? part == 0 ? bias->grad : acc + KO : NULL;
-    if (part > 0) memset(acc, 0, (KO + (size_t)g->O) * sizeof *acc);
-    for (size_t b = b0; b < b1; b += r->p.chunk) {
-        size_t n = b1 - b < r->p.chunk ? b1 - b : r->p.chunk, off = b * pixels * (size_t)g->O;
-        const float *dy = t->grad + off;
-        if (r->p.dz_f) { /* through the fused relu: dout where y > 0 */
-            nb__act_grad(dz, t->data + off, dy, n * pixels * (size_t)g->O, NB_RELU);
-            dy = dz;
-        }
-        backward_chunk(r, col, dy, b, n, dk, db);
-    }
+    const nb_tensor *k = r->t->src[1], *bias = r->t->n_src > 2 ? r->t->src[2] : NULL;
+    size_t KO = r->g.KC * (size_t)r->g.O;
+    float *acc = r->t->scratch + (size_t)part * r->p.per_part + r->p.col_f + r->p.rows_f;
+    if (part > 0) memset(acc, 0, (KO + (size_t)r->g.O) * sizeof *acc);
+    *dk = k->grad ? part == 0 ? k->grad : acc : NULL;
+    *db = bias && bias->grad ? part == 0 ? bias->grad : acc + KO : NULL;
 }
 
 static void add_into(float *restrict dst, const float *restrict src, size_t n)
@@ -327,22 +273,18 @@ static void add_into(float *restrict dst, const float *restrict src, size_t n)
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
-static void conv_backward(nb_tensor *t)
+void nb__conv_add_part_sums(const conv_run *r)
 {
-    conv_run r = {.g = geometry(t), .t = t};
-    r.p = plan_for(&r.g, NB_ATTR(t, conv_attr)->relu != 0);
-    r.p.parts = NB_ATTR(t, conv_attr)->parts; /* as the forward sized the scratch */
-    nb_parallel_for(r.p.parts, backward_part, &r);
-    const nb_tensor *k = t->src[1], *bias = t->n_src > 2 ? t->src[2] : NULL;
-    size_t KO = r.g.KC * (size_t)r.g.O;
-    for (int p = 1; p < r.p.parts; p++) { /* the other parts' sums */
-        const float *acc = t->scratch + (size_t)p * r.p.per_part + r.p.col_f + r.p.dz_f;
+    const nb_tensor *k = r->t->src[1], *bias = r->t->n_src > 2 ? r->t->src[2] : NULL;
+    size_t KO = r->g.KC * (size_t)r->g.O;
+    for (int p = 1; p < r->p.parts; p++) {
+        const float *acc = r->t->scratch + (size_t)p * r->p.per_part + r->p.col_f + r->p.rows_f;
         if (k->grad) add_into(k->grad, acc, KO);
-        if (bias && bias->grad) add_into(bias->grad, acc + KO, (size_t)r.g.O);
+        if (bias && bias->grad) add_into(bias->grad, acc + KO, (size_t)r->g.O);
     }
 }
 
-static void conv_describe(const nb_tensor *t, char *buf, size_t len)
+int nb__conv_describe(const nb_tensor *t, char *buf, size_t len)
 {
     const conv_attr *a = NB_ATTR(t, conv_attr);
     const nb_tensor *k = t->src[1];
@@ -353,8 +295,75 @@ static void conv_describe(const nb_tensor *t, char *buf, size_t len)
     if (n >= 0 && (size_t)n < len && (a->dil_h > 1 || a->dil_w > 1))
         n += snprintf(buf + n, len - (size_t)n, a->dil_h == a->dil_w ? " dilation %d" : " dilation %dx%d", a->dil_h,
                       a->dil_w);
-    if (n >= 0 && (size_t)n < len && a->relu) snprintf(buf + n, len - (size_t)n, " relu");
+    if (n >= 0 && (size_t)n < len && a->relu) n += snprintf(buf + n, len - (size_t)n, " relu");
+    return n;
 }
+
+/* ---- conv2d: out (B, OH, OW, O) = act(im2col(x) (M, KC) · kernel (KC, O) + bias (O)) ---- */
+static nb_status conv_shape(nb_tensor *t)
+{
+    if (t->n_src < 2 || t->n_src > 3) return nb_node_fail(t, NB_ERR_ARG, "conv2d: takes 2 or 3 inputs, got %d", t->n_src);
+    nb_status s = nb__conv_check(t);
+    if (s != NB_OK) return s;
+    const conv_attr *a = NB_ATTR(t, conv_attr);
+    t->ndim = 4;
+    t->shape[0] = t->src[0]->shape[0];
+    t->shape[1] = a->out_h;
+    t->shape[2] = a->out_w;
+    t->shape[3] = t->src[1]->shape[3];
+    return NB_OK;
+}
+
+static void forward_part(void *ctx, int part, int parts)
+{
+    (void)parts;
+    const conv_run *r = ctx;
+    nb_activation act = NB_ATTR(r->t, conv_attr)->relu ? NB_RELU : NB_LINEAR;
+    size_t b0, b1, row_floats = (size_t)r->g.OH * r->g.OW * (size_t)r->g.O;
+    float *col = nb__conv_part(r, part, &b0, &b1);
+    for (size_t b = b0; b < b1; b += r->p.chunk) {
+        size_t n = b1 - b < r->p.chunk ? b1 - b : r->p.chunk;
+        nb__conv_forward_chunk(r, col, b, n, r->t->data + b * row_floats, act);
+    }
+}
+
+static nb_status conv_forward(nb_tensor *t)
+{
+    conv_run r = nb__conv_run(t, NB_ATTR(t, conv_attr)->relu != 0);
+    if (!nb_scratch(t, (size_t)r.p.parts * r.p.per_part)) return NB_ERR_NOMEM;
+    NB_ATTR(t, conv_attr)->parts = r.p.parts; /* the backward's split: its scratch is sized for it */
+    nb_parallel_for(r.p.parts, forward_part, &r);
+    return NB_OK;
+}
+
+static void backward_part(void *ctx, int part, int parts)
+{
+    (void)parts;
+    const conv_run *r = ctx;
+    const nb_tensor *t = r->t;
+    size_t b0, b1, row_floats = (size_t)r->g.OH * r->g.OW * (size_t)r->g.O;
+    float *col = nb__conv_part(r, part, &b0, &b1), *dz = col + r->p.col_f, *dk, *db;
+    nb__conv_part_sums(r, part, &dk, &db);
+    for (size_t b = b0; b < b1; b += r->p.chunk) {
+        size_t n = b1 - b < r->p.chunk ? b1 - b : r->p.chunk;
+        const float *dy = t->grad + b * row_floats;
+        if (r->p.rows_f) { /* through the fused relu: dout where y > 0 */
+            nb__act_grad(dz, t->data + b * row_floats, dy, n * row_floats, NB_RELU);
+            dy = dz;
+        }
+        nb__conv_backward_chunk(r, col, dy, b, n, dk, db);
+    }
+}
+
+static void conv_backward(nb_tensor *t)
+{
+    conv_run r = nb__conv_run(t, NB_ATTR(t, conv_attr)->relu != 0);
+    r.p.parts = NB_ATTR(t, conv_attr)->parts; /* as the forward sized the scratch */
+    nb_parallel_for(r.p.parts, backward_part, &r);
+    nb__conv_add_part_sums(&r);
+}
+
+static void conv_describe(const nb_tensor *t, char *buf, size_t len) { nb__conv_describe(t, buf, len); }
 
 const nb_op nb_op_conv2d = {.name = "conv2d", .n_src = NB_VARIADIC, .shape = conv_shape, .forward = conv_forward,
                             .backward = conv_backward, .describe = conv_describe};
@@ -362,15 +371,7 @@ const nb_op nb_op_conv2d = {.name = "conv2d", .n_src = NB_VARIADIC, .shape = con
 static nb_tensor *conv_node(nb_graph *g, nb_tensor *x, nb_tensor *kernel, nb_tensor *bias, int stride_h, int stride_w,
                             nb_padding padding, int dilation_h, int dilation_w, bool relu)
 {
-    if (!g) {
-        nb_fail(NB_ERR_ARG, "conv2d: graph is NULL");
-        return NULL;
-    }
-    if (stride_h < 1 || stride_w < 1 || dilation_h < 1 || dilation_w < 1)
-        return nb_graph_fail(g, NB_ERR_ARG, "conv2d: strides (%d, %d) and dilations (%d, %d) must be >= 1", stride_h,
-                             stride_w, dilation_h, dilation_w);
-    if (padding != NB_PAD_VALID && padding != NB_PAD_SAME)
-        return nb_graph_fail(g, NB_ERR_ARG, "conv2d: unknown padding %d", (int)padding);
+    if (!nb__conv_attrs_ok(g, "conv2d", stride_h, stride_w, dilation_h, dilation_w, padding)) return NULL;
     conv_attr attr = {.stride_h = stride_h, .stride_w = stride_w, .dil_h = dilation_h, .dil_w = dilation_w,
                       .padding = padding, .relu = relu};
     if (bias) return nb_node(g, &nb_op_conv2d, (nb_tensor *[]){x, kernel, bias}, 3, &attr, sizeof attr);

@@ -17,6 +17,14 @@
 #define NB_HOT_LOOP
 #endif
 
+/* ops/pool.c: max pooling of `images` NHWC images x (images, H, W, C) into out
+ * (images, OH, OW, C) with windows ph x pw moved by sh, sw from (-pt, -pl);
+ * arg gets each maximum's flat index into x plus `base` (first maximum on ties). */
+typedef struct nb__pool_geom {
+    int H, W, C, OH, OW, ph, pw, sh, sw, pt, pl;
+} nb__pool_geom;
+void nb__max_pool_images(const nb__pool_geom *p, const float *x, int images, float *out, int32_t *arg, size_t base);
+
 /* ops/matmul.c */
 /* Row kernels shared by dense and conv2d (compiled as hot loops):
  * y (rows, out) = act(y + bias) in one pass over y (bias may be NULL); */
@@ -228,6 +236,7 @@ void nb_describe_ints(char *buf, size_t len, const char *key, const int *v, int 
 
 /* -- conv.c, pool.c, batchnorm.c -- */
 extern const nb_op nb_op_conv2d; /* x, kernel, and the bias when given */
+extern const nb_op nb_op_conv2d_relu_max_pool2d; /* conv_pool.c: x, kernel, and the bias when given */
 extern const nb_op nb_op_max_pool2d;
 extern const nb_op nb_op_avg_pool2d;
 extern const nb_op nb_op_global_avg_pool2d;

@@ -85,35 +85,50 @@ static void over_images(nb_tensor *t, pool_kernel fn)
 }
 
 /* ---- max_pool2d: out[b, i, j, c] = max over the window; arg = its index in x ---- */
-static void max_forward_images(nb_tensor *t, int b0, int b1)
+NB_HOT_LOOP void nb__max_pool_images(const nb__pool_geom *p, const float *restrict x, int images, float *restrict out,
+                                     int32_t *restrict arg, size_t base)
+{
+    const int C = p->C;
+    for (int b = 0; b < images; b++)
+        for (int i = 0; i < p->OH; i++)
+            for (int j = 0; j < p->OW; j++) {
+                size_t o = (((size_t)b * p->OH + i) * p->OW + j) * C;
+                float *restrict best = out + o;
+                int32_t *restrict at = arg + o;
+                int y0 = i * p->sh - p->pt, x0 = j * p->sw - p->pl, ky0, ky1, kx0, kx1;
+                window(y0, p->ph, p->H, &ky0, &ky1);
+                window(x0, p->pw, p->W, &kx0, &kx1);
+                for (int ky = ky0; ky < ky1; ky++)
+                    for (int kx = kx0; kx < kx1; kx++) {
+                        size_t at_x = (((size_t)b * p->H + (size_t)(y0 + ky)) * p->W + (size_t)(x0 + kx)) * C;
+                        const float *restrict v = x + at_x;
+                        int32_t idx = (int32_t)(base + at_x);
+                        if (ky == ky0 && kx == kx0) /* the window's first element starts the maximum */
+                            for (int c = 0; c < C; c++) best[c] = v[c], at[c] = idx + c;
+                        else
+                            for (int c = 0; c < C; c++) {
+                                bool more = v[c] > best[c];
+                                best[c] = more ? v[c] : best[c];
+                                at[c] = more ? idx + c : at[c];
+                            }
+                    }
+            }
+}
+
+static nb__pool_geom pool_geom(const nb_tensor *t)
 {
     const nb_tensor *x = t->src[0];
     const pool_attr *a = NB_ATTR(t, pool_attr);
-    const int H = x->shape[1], W = x->shape[2], C = x->shape[3], OH = t->shape[1], OW = t->shape[2];
-    const float *restrict xd = x->data;
-    int32_t *restrict arg = (int32_t *)(void *)t->scratch; /* (B, OH, OW, C), sized by max_forward */
-    for (int b = b0; b < b1; b++)
-        for (int i = 0; i < OH; i++)
-            for (int j = 0; j < OW; j++) {
-                size_t o = (((size_t)b * OH + i) * OW + j) * C;
-                float *restrict best = t->data + o;
-                int32_t *restrict at = arg + o;
-                int y0 = i * a->stride_h - a->pad_top, x0 = j * a->stride_w - a->pad_left, ky0, ky1, kx0, kx1;
-                window(y0, a->pool_h, H, &ky0, &ky1);
-                window(x0, a->pool_w, W, &kx0, &kx1);
-                bool first = true; /* the window's first element starts the maximum */
-                for (int ky = ky0; ky < ky1; ky++)
-                    for (int kx = kx0; kx < kx1; kx++) {
-                        int32_t base = (int32_t)((((size_t)b * H + (size_t)(y0 + ky)) * W + (size_t)(x0 + kx)) * C);
-                        const float *restrict v = xd + base;
-                        if (first)
-                            for (int c = 0; c < C; c++) best[c] = v[c], at[c] = base + c;
-                        else
-                            for (int c = 0; c < C; c++)
-                                if (v[c] > best[c]) best[c] = v[c], at[c] = base + c;
-                        first = false;
-                    }
-            }
+    return (nb__pool_geom){.H = x->shape[1], .W = x->shape[2], .C = x->shape[3], .OH = t->shape[1], .OW = t->shape[2],
+                           .ph = a->pool_h, .pw = a->pool_w, .sh = a->stride_h, .sw = a->stride_w,
+                           .pt = a->pad_top, .pl = a->pad_left};
+}
+
+static void max_forward_images(nb_tensor *t, int b0, int b1)
+{
+    nb__pool_geom p = pool_geom(t);
+    size_t in0 = (size_t)b0 * p.H * p.W * p.C, out0 = (size_t)b0 * p.OH * p.OW * p.C;
+    nb__max_pool_images(&p, t->src[0]->data + in0, b1 - b0, t->data + out0, (int32_t *)(void *)t->scratch + out0, in0);
 }
 static nb_status max_forward(nb_tensor *t)
 {

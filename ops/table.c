@@ -62,6 +62,7 @@ const nb_op *const nb_op_table[NB_OP_COUNT] = {
 
     /* -- convolution, pooling, batch normalisation -- */
     [NB_OP_CONV2D] = &nb_op_conv2d,
+    [NB_OP_CONV2D_RELU_MAX_POOL2D] = &nb_op_conv2d_relu_max_pool2d,
     [NB_OP_MAX_POOL2D] = &nb_op_max_pool2d,
     [NB_OP_AVG_POOL2D] = &nb_op_avg_pool2d,
     [NB_OP_GLOBAL_AVG_POOL2D] = &nb_op_global_avg_pool2d,

@@ -252,6 +252,52 @@ static nb_model *small_cnn(void)
     return m;
 }
 
+/* Nodes of the given op kind in the model's training graph. */
+static int count_kind(nb_model *m, int kind)
+{
+    nb_graph *g = nb_model_training_graph(m);
+    int n = 0;
+    for (int i = 0; i < nb_graph_size(g); i++) n += nb_op_kind_of(nb_graph_node(g, i)) == kind;
+    return n;
+}
+
+/* A relu Conv2D read only by a MaxPooling2D builds as one fused node, whose
+ * gradients pass the finite-difference check; one read by two layers does not. */
+static void test_conv_pool_fused(void **state)
+{
+    (void)state;
+    nb_model *m = nb_sequential_shape(3, (int[]){9, 8, 2});
+    assert_int_equal(nb_add_layer(m, nb_layer_conv2d(m, 3, 3, 3, 1, NB_PAD_VALID, NB_RELU)), NB_OK);
+    assert_int_equal(nb_add_layer(m, nb_layer_max_pool2d(m, 2, 0, NB_PAD_SAME)), NB_OK);
+    assert_int_equal(nb_add_layer(m, nb_layer_flatten(m)), NB_OK);
+    assert_int_equal(nb_add_dense(m, K, NB_LINEAR), NB_OK);
+    assert_int_equal(compile(m), NB_OK);
+    assert_int_equal(count_kind(m, NB_OP_CONV2D_RELU_MAX_POOL2D), 1);
+    assert_int_equal(count_kind(m, NB_OP_CONV2D) + count_kind(m, NB_OP_MAX_POOL2D), 0);
+    static float img[8 * 144];
+    nb_rng r;
+    nb_rng_seed(&r, 5);
+    for (int i = 0; i < 8 * 144; i++) img[i] = nb_rng_uniform_range(&r, -1, 1);
+    nb_dataset d = {.n = 8, .x = img, .labels = ys};
+    double worst;
+    assert_int_equal(nb_model_gradcheck(m, &d, true, 1e-3f, &worst), NB_OK);
+    assert_true(worst < 1e-2);
+    nb_model_free(m);
+
+    m = nb_model_new(); /* the convolution's output also feeds a global average */
+    nb_sym x = nb_model_input(m, NB_F32, 3, (int[]){9, 8, 2});
+    nb_sym c = nb_call(nb_layer_conv2d(m, 3, 3, 3, 1, NB_PAD_VALID, NB_RELU), x);
+    nb_sym p = nb_call(nb_layer_global_avg_pool2d(m), nb_call(nb_layer_max_pool2d(m, 2, 0, NB_PAD_VALID), c));
+    nb_sym h = nb_call_n(nb_layer_add(m), 2, (nb_sym[]){p, nb_call(nb_layer_global_avg_pool2d(m), c)});
+    assert_int_equal(nb_model_set_output(m, nb_call(nb_layer_dense(m, K, NB_LINEAR), h)), NB_OK);
+    assert_int_equal(compile(m), NB_OK);
+    assert_int_equal(count_kind(m, NB_OP_CONV2D_RELU_MAX_POOL2D), 0);
+    assert_int_equal(count_kind(m, NB_OP_CONV2D), 1);
+    assert_int_equal(nb_model_gradcheck(m, &d, true, 1e-3f, &worst), NB_OK);
+    assert_true(worst < 1e-2);
+    nb_model_free(m);
+}
+
 static void test_cnn_layers(void **state)
 {
     (void)state;
@@ -390,7 +436,7 @@ int main(void)
         cmocka_unit_test(test_bad_building),    cmocka_unit_test(test_summary),
         cmocka_unit_test(test_save_load_functional), cmocka_unit_test(test_one_home),
         cmocka_unit_test(test_cnn_layers),      cmocka_unit_test(test_sequence_layers),
-        cmocka_unit_test(test_train_on_batch),
+        cmocka_unit_test(test_train_on_batch),    cmocka_unit_test(test_conv_pool_fused),
     };
     int failed = cmocka_run_group_tests(tests, setup, tmpdir_teardown);
     bli_finalize();

@@ -395,6 +395,22 @@ nb_tensor *nb_conv2d_relu(nb_graph *g, nb_tensor *x, nb_tensor *kernel, nb_tenso
 nb_tensor *nb_max_pool2d(nb_graph *g, nb_tensor *x, int pool_h, int pool_w, int stride_h, int stride_w,
                          nb_padding padding);
 
+/* A max-pooling window: pool size, strides and padding (nb_max_pool2d's). */
+typedef struct nb_pool_window {
+    int pool_h, pool_w, stride_h, stride_w;
+    nb_padding padding;
+} nb_pool_window;
+
+/* nb_max_pool2d(nb_conv2d_relu(x, kernel, bias, strides, padding, 1, 1), pool)
+ * as one node, equal to that pair in values and in every gradient (the model
+ * builds it for a Conv2D with relu whose only reader is a MaxPooling2D). Each
+ * chunk of images is convolved and pooled while in the core's cache, so the
+ * convolution's output, its gradient and their passes through memory never
+ * exist; the scratch keeps the pooled maxima's positions. Same failures as the
+ * pair (no dilation); described as "3x3 stride 1 valid relu, pool 2x2 stride 2 valid". */
+nb_tensor *nb_conv2d_relu_max_pool2d(nb_graph *g, nb_tensor *x, nb_tensor *kernel, nb_tensor *bias, int stride_h,
+                                     int stride_w, nb_padding padding, nb_pool_window pool);
+
 /* Average pooling (tf.nn.avg_pool2d, Keras AveragePooling2D): as max pooling but
  * the mean of each window. With NB_PAD_SAME a window that hangs over the border
  * is averaged over the elements inside the image only (TensorFlow's rule; the
@@ -504,6 +520,7 @@ typedef enum nb_op_kind {
     NB_OP_AVG_POOL2D,
     NB_OP_GLOBAL_AVG_POOL2D,
     NB_OP_BATCH_NORM,
+    NB_OP_CONV2D_RELU_MAX_POOL2D,
 
 
     NB_OP_COUNT

@@ -1,0 +1,73 @@
+/* conv_internal.h — the convolution's machinery, shared by conv2d (conv.c) and
+ * the fused convolution + relu + max pooling (conv_pool.c). Private to ops/.
+ *
+ * The work goes by chunks of images: the batch is split into `parts` contiguous
+ * slices of images (one per thread), and each part walks its slice a chunk of
+ * images at a time, so a chunk's col, its output rows and their gradients stay
+ * in the core's cache between the steps that use them. Part p's scratch holds
+ * its col chunk, a chunk of output rows (the fused relu's masked gradient, or
+ * the fused pooling's convolution output) and, for p > 0, its own dkernel and
+ * dbias sums, added into the gradients after the parts finish (part 0
+ * accumulates into them directly). */
+#ifndef NB_CONV_INTERNAL_H
+#define NB_CONV_INTERNAL_H
+
+#include "ops_private.h"
+
+/* The convolution's attributes: the builder's, then those its shape rule and
+ * forward derive. The fused op's attributes start with one. */
+typedef struct conv_attr {
+    int stride_h, stride_w, dil_h, dil_w;
+    nb_padding padding;
+    int relu;                            /* max(0, .) after the bias */
+    int pad_top, pad_left, out_h, out_w; /* derived: padding before, convolution output size */
+    int parts;                           /* derived by the forward: how its scratch is split */
+} conv_attr;
+
+/* The sizes of one convolution: B batch, H W C input, KH KW kernel window, O
+ * output channels, OH OW output size, strides, dilations, padding before, M =
+ * B*OH*OW output pixels, KC = KH*KW*C the length of one receptive field. */
+typedef struct conv_geom {
+    int B, H, W, C, KH, KW, O, OH, OW;
+    int sh, sw, dh, dw, pt, pl;
+    size_t M, KC;
+} conv_geom;
+
+typedef struct conv_plan {
+    int parts;       /* parts the batch is split into */
+    size_t chunk;    /* images per chunk */
+    size_t col_f;    /* floats of one part's col chunk (0 when pointwise) */
+    size_t rows_f;   /* floats of one part's chunk of output rows (0 when unused) */
+    size_t per_part; /* col_f + rows_f + KC*O + O */
+} conv_plan;
+
+typedef struct conv_run {
+    conv_geom g;
+    conv_plan p;
+    nb_tensor *t;
+} conv_run;
+
+/* Checks t's sources (x, kernel, optional bias) and derives the padding and the
+ * convolution's output size into t's conv_attr; fails with the node's message. */
+nb_status nb__conv_check(nb_tensor *t);
+/* Checks a builder's strides, dilations and padding; NULL-safe message on g. */
+bool nb__conv_attrs_ok(nb_graph *g, const char *op, int sh, int sw, int dh, int dw, nb_padding padding);
+
+/* The run of node t: its geometry and a plan whose parts keep a chunk of output
+ * rows when `rows` (the fused relu or pooling). */
+conv_run nb__conv_run(nb_tensor *t, bool rows);
+/* The images [*b0, *b1) of `part`, and its scratch (its col chunk first). */
+float *nb__conv_part(const conv_run *r, int part, size_t *b0, size_t *b1);
+/* y (n*OH*OW, O) = act(col · kernel + bias) for images [b, b + n). */
+void nb__conv_forward_chunk(const conv_run *r, float *col, size_t b, size_t n, float *y, nb_activation act);
+/* The backward of images [b, b + n) for their output gradient dy (through the
+ * relu already): db and dk accumulate, dx gets its share (col reused for dcol). */
+void nb__conv_backward_chunk(const conv_run *r, float *col, const float *dy, size_t b, size_t n, float *dk, float *db);
+/* Where `part` accumulates dkernel and dbias (NULL when not wanted); clears its own sums. */
+void nb__conv_part_sums(const conv_run *r, int part, float **dk, float **db);
+/* Adds the sums of parts 1.. into the kernel's and bias's gradients. */
+void nb__conv_add_part_sums(const conv_run *r);
+/* "3x3 stride 2 same" (plus " dilation 2", " relu"). */
+int nb__conv_describe(const nb_tensor *t, char *buf, size_t len);
+
+#endif
