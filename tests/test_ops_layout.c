@@ -597,11 +597,19 @@ static void test_dropout(void **state)
     }
     double frac = (double)kept / N, sd = sqrt(rate * (1 - rate) / N);
     if (!(fabs(frac - (1 - rate)) < 5 * sd)) fail_msg("kept %.4f of the values, want %.4f", frac, 1 - rate);
-    /* the same seed gives the same mask; the next run another one */
+    /* the same seed gives the same mask; the next run another one, independent of
+     * it, and neighbours are independent too: both kept about (1 - rate)^2 of the time */
     float *first = malloc(N * sizeof(float));
     memcpy(first, y->data, N * sizeof(float));
     assert_int_equal(nb_forward(g), NB_OK);
     assert_true(memcmp(first, y->data, N * sizeof(float)) != 0);
+    int both_runs = 0, both_neighbours = 0;
+    for (int i = 0; i < N; i++) both_runs += first[i] != 0.0f && y->data[i] != 0.0f;
+    for (int i = 0; i + 1 < N; i++) both_neighbours += first[i] != 0.0f && first[i + 1] != 0.0f;
+    double p2 = (1 - rate) * (1 - rate), sd2 = sqrt(p2 * (1 - p2) / N);
+    if (!(fabs((double)both_runs / N - p2) < 5 * sd2) || !(fabs((double)both_neighbours / N - p2) < 5 * sd2))
+        fail_msg("kept in both runs %.4f, both neighbours %.4f, want %.4f", (double)both_runs / N,
+                 (double)both_neighbours / N, p2);
     nb_graph_seed(g, 7);
     assert_int_equal(nb_forward(g), NB_OK);
     assert_memory_equal(first, y->data, N * sizeof(float));
