@@ -74,27 +74,20 @@ static void tap_range(int base, int dil, int taps, int n, int *k0, int *k1)
     *k1 = hi;
 }
 
-/* Copy / clear n floats. Receptive-field rows are often a few floats long (one
- * input channel: KW floats), where a library call costs more than the copy. */
+/* Copy / clear n floats. Receptive-field rows are short (KW * C floats: 3 to a
+ * few hundred), where a library call costs more than the copy: plain loops,
+ * vectorised in the hot loops that inline them. */
 static inline void copy_floats(float *restrict d, const float *restrict s, size_t n)
 {
-    if (n > 16) {
-        memcpy(d, s, n * sizeof *d);
-        return;
-    }
     for (size_t q = 0; q < n; q++) d[q] = s[q];
 }
 static inline void zero_floats(float *restrict d, size_t n)
 {
-    if (n > 16) {
-        memset(d, 0, n * sizeof *d);
-        return;
-    }
     for (size_t q = 0; q < n; q++) d[q] = 0.0f;
 }
 
 /* ---- im2col: rows [r0, r1) of the batch's col into col[0 ..) ---- */
-static void im2col_rows(const conv_geom *g, const float *restrict x, float *restrict col, size_t r0, size_t r1)
+NB_HOT_LOOP static void im2col_rows(const conv_geom *g, const float *restrict x, float *restrict col, size_t r0, size_t r1)
 {
     const size_t C = (size_t)g->C, rowlen = (size_t)g->KW * C;
     int j = (int)(r0 % (size_t)g->OW), i = (int)(r0 / (size_t)g->OW % (size_t)g->OH);
@@ -125,7 +118,7 @@ static void im2col_rows(const conv_geom *g, const float *restrict x, float *rest
 }
 
 /* ---- col2im: dx[b] += the taps of image b's rows of dcol, images [b0, b1); dcol starts at image b0 ---- */
-static void col2im_images(const conv_geom *g, const float *restrict dcol, float *restrict dx, size_t b0, size_t b1)
+NB_HOT_LOOP static void col2im_images(const conv_geom *g, const float *restrict dcol, float *restrict dx, size_t b0, size_t b1)
 {
     const size_t C = (size_t)g->C, per_image = (size_t)g->OH * g->OW;
     for (size_t b = b0; b < b1; b++) {
