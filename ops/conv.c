@@ -28,7 +28,7 @@
 #define CONV_SHARE_FLOATS 65536
 /* Images are taken a chunk at a time so that a chunk's col and output rows
  * (this many floats together, at least one image) stay in the core's cache. */
-#define CONV_CHUNK_FLOATS (128 * 1024)
+#define CONV_CHUNK_FLOATS (256 * 1024)
 
 bool nb_conv_out_size(int in, int eff_k, int stride, nb_padding padding, int *out, int *pad_before)
 {
