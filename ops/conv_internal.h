@@ -4,11 +4,16 @@
  * The work goes by chunks of images: the batch is split into `parts` contiguous
  * slices of images (one per thread), and each part walks its slice a chunk of
  * images at a time, so a chunk's col, its output rows and their gradients stay
- * in the core's cache between the steps that use them. Part p's scratch holds
- * its col chunk, a chunk of output rows (the fused relu's masked gradient, or
- * the fused pooling's convolution output) and, for p > 0, its own dkernel and
- * dbias sums, added into the gradients after the parts finish (part 0
- * accumulates into them directly). */
+ * in the core's cache between the steps that use them.
+ *
+ * Scratch: when the kernel takes a gradient and the batch's col (M, KC) is
+ * small enough to stay in the cache, first that col as the forward built it,
+ * for the kernel's gradient (else the backward rebuilds each chunk's col); then
+ * per part a chunk of col rows (its col when none is kept, its dcol in the
+ * backward), a chunk of output rows (the fused
+ * relu's masked gradient, or the fused pooling's convolution output) and, for
+ * p > 0, its own dkernel and dbias sums, added into the gradients after the
+ * parts finish (part 0 accumulates into them directly). Inference keeps no col. */
 #ifndef NB_CONV_INTERNAL_H
 #define NB_CONV_INTERNAL_H
 
@@ -36,6 +41,7 @@ typedef struct conv_geom {
 typedef struct conv_plan {
     int parts;       /* parts the batch is split into */
     size_t chunk;    /* images per chunk */
+    size_t col_all;  /* floats of the kept col (M * KC, or 0: none kept) */
     size_t col_f;    /* floats of one part's col chunk (0 when pointwise) */
     size_t rows_f;   /* floats of one part's chunk of output rows (0 when unused) */
     size_t per_part; /* col_f + rows_f + KC*O + O */
@@ -54,15 +60,19 @@ nb_status nb__conv_check(nb_tensor *t);
 bool nb__conv_attrs_ok(nb_graph *g, const char *op, int sh, int sw, int dh, int dw, nb_padding padding);
 
 /* The run of node t: its geometry and a plan whose parts keep a chunk of output
- * rows when `rows` (the fused relu or pooling). */
-conv_run nb__conv_run(nb_tensor *t, bool rows);
+ * rows when `rows` (the fused relu or pooling), split in `parts` (0: by the
+ * thread count; the backward passes the forward's, for which the scratch is sized). */
+conv_run nb__conv_run(nb_tensor *t, bool rows, int parts);
+/* The scratch floats the run uses (ops may keep more after them). */
+size_t nb__conv_scratch_floats(const conv_run *r);
 /* The images [*b0, *b1) of `part`, and its scratch (its col chunk first). */
 float *nb__conv_part(const conv_run *r, int part, size_t *b0, size_t *b1);
-/* y (n*OH*OW, O) = act(col · kernel + bias) for images [b, b + n). */
-void nb__conv_forward_chunk(const conv_run *r, float *col, size_t b, size_t n, float *y, nb_activation act);
+/* y (n*OH*OW, O) = act(col · kernel + bias) for images [b, b + n); part: the
+ * part's scratch. */
+void nb__conv_forward_chunk(const conv_run *r, float *part, size_t b, size_t n, float *y, nb_activation act);
 /* The backward of images [b, b + n) for their output gradient dy (through the
- * relu already): db and dk accumulate, dx gets its share (col reused for dcol). */
-void nb__conv_backward_chunk(const conv_run *r, float *col, const float *dy, size_t b, size_t n, float *dk, float *db);
+ * relu already): db and dk accumulate, dx gets its share (dcol in the part's col chunk). */
+void nb__conv_backward_chunk(const conv_run *r, float *part, const float *dy, size_t b, size_t n, float *dk, float *db);
 /* Where `part` accumulates dkernel and dbias (NULL when not wanted); clears its own sums. */
 void nb__conv_part_sums(const conv_run *r, int part, float **dk, float **db);
 /* Adds the sums of parts 1.. into the kernel's and bias's gradients. */

@@ -5,7 +5,7 @@
  * chunk of images is convolved into the part's scratch and pooled from there
  * while it is in cache (see conv_internal.h for the chunks and parts). Only the
  * pooled output and, per pooled element, the position of its maximum in the
- * chunk (int32, after the parts' scratch) are kept.
+ * chunk (int32, after the convolution's scratch) are kept.
  *
  * Backward, per chunk: the relu's gradient at a pooled element's maximum y is
  * dout where y > 0 (y is the pooled value itself), so
@@ -46,7 +46,7 @@ static nb_status conv_pool_shape(nb_tensor *t)
 }
 
 /* Where the max positions live: after every part's scratch. */
-static int32_t *positions(const conv_run *r) { return (int32_t *)(void *)(r->t->scratch + (size_t)r->p.parts * r->p.per_part); }
+static int32_t *positions(const conv_run *r) { return (int32_t *)(void *)(r->t->scratch + nb__conv_scratch_floats(r)); }
 
 static void forward_part(void *ctx, int part, int parts)
 {
@@ -64,8 +64,8 @@ static void forward_part(void *ctx, int part, int parts)
 
 static nb_status conv_pool_forward(nb_tensor *t)
 {
-    conv_run r = nb__conv_run(t, true);
-    if (!nb_scratch(t, (size_t)r.p.parts * r.p.per_part + t->size)) return NB_ERR_NOMEM;
+    conv_run r = nb__conv_run(t, true, 0);
+    if (!nb_scratch(t, nb__conv_scratch_floats(&r) + t->size)) return NB_ERR_NOMEM;
     NB_ATTR(t, conv_attr)->parts = r.p.parts;
     nb_parallel_for(r.p.parts, forward_part, &r);
     return NB_OK;
@@ -92,8 +92,7 @@ static void backward_part(void *ctx, int part, int parts)
 
 static void conv_pool_backward(nb_tensor *t)
 {
-    conv_run r = nb__conv_run(t, true);
-    r.p.parts = NB_ATTR(t, conv_attr)->parts; /* as the forward sized the scratch */
+    conv_run r = nb__conv_run(t, true, NB_ATTR(t, conv_attr)->parts); /* the forward's split */
     nb_parallel_for(r.p.parts, backward_part, &r);
     nb__conv_add_part_sums(&r);
 }
