@@ -213,7 +213,7 @@ conv_run nb__conv_run(nb_tensor *t, bool rows, int parts)
 
 size_t nb__conv_scratch_floats(const conv_run *r) { return r->p.col_all + (size_t)r->p.parts * r->p.per_part; }
 
-float *nb__conv_part(const conv_run *r, int part, size_t *b0, size_t *b1)
+static float *conv_part(const conv_run *r, int part, size_t *b0, size_t *b1)
 {
     nb_split_range((size_t)r->g.B, part, r->p.parts, 1, b0, b1);
     return r->t->scratch + r->p.col_all + (size_t)part * r->p.per_part;
@@ -243,7 +243,10 @@ void nb__conv_forward_chunk(const conv_run *r, float *part, size_t b, size_t n, 
     if (bias || act != NB_LINEAR) nb__bias_act_rows(y, bias, rows, g->O, act);
 }
 
-void nb__conv_backward_chunk(const conv_run *r, float *part, const float *dy, size_t b, size_t n, float *dk, float *db)
+/* The backward of images [b, b + n) for their output gradient dy (through what
+ * follows the convolution): db and dk accumulate, dx gets its share (dcol in the
+ * part's col chunk). */
+static void backward_chunk(const conv_run *r, float *part, const float *dy, size_t b, size_t n, float *dk, float *db)
 {
     const conv_geom *g = &r->g;
     nb_tensor *x = r->t->src[0], *k = r->t->src[1];
@@ -269,7 +272,8 @@ void nb__conv_backward_chunk(const conv_run *r, float *part, const float *dy, si
     col2im_images(g, part, x->grad, b, b + n);
 }
 
-void nb__conv_part_sums(const conv_run *r, int part, float **dk, float **db)
+/* Where `part` accumulates dkernel and dbias (NULL when not wanted); clears its own sums. */
+static void part_sums(const conv_run *r, int part, float **dk, float **db)
 {
     const nb_tensor *k = r->t->src[1], *bias = r->t->n_src > 2 ? r->t->src[2] : NULL;
     size_t KO = r->g.KC * (size_t)r->g.O;
@@ -284,7 +288,8 @@ static void add_into(float *restrict dst, const float *restrict src, size_t n)
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
-void nb__conv_add_part_sums(const conv_run *r)
+/* Adds the sums of parts 1.. into the kernel's and bias's gradients. */
+static void add_part_sums(const conv_run *r)
 {
     const nb_tensor *k = r->t->src[1], *bias = r->t->n_src > 2 ? r->t->src[2] : NULL;
     size_t KO = r->g.KC * (size_t)r->g.O;
@@ -293,6 +298,51 @@ void nb__conv_add_part_sums(const conv_run *r)
         if (k->grad) add_into(k->grad, acc, KO);
         if (bias && bias->grad) add_into(bias->grad, acc + KO, (size_t)r->g.O);
     }
+}
+
+/* ---- the drivers: parts over the threads, chunks within each part ---- */
+typedef struct conv_job {
+    conv_run r;
+    conv_chunk_forward forward;
+    conv_chunk_dy dy;
+} conv_job;
+
+static void forward_part(void *ctx, int part, int parts)
+{
+    (void)parts;
+    const conv_job *j = ctx;
+    size_t b0, b1;
+    float *scratch = conv_part(&j->r, part, &b0, &b1);
+    for (size_t b = b0; b < b1; b += j->r.p.chunk) j->forward(&j->r, scratch, b, b1 - b < j->r.p.chunk ? b1 - b : j->r.p.chunk);
+}
+
+nb_status nb__conv_forward(nb_tensor *t, bool rows, size_t extra, conv_chunk_forward fn)
+{
+    conv_job j = {.r = nb__conv_run(t, rows, 0), .forward = fn};
+    if (!nb_scratch(t, nb__conv_scratch_floats(&j.r) + extra)) return NB_ERR_NOMEM;
+    NB_ATTR(t, conv_attr)->parts = j.r.p.parts; /* the backward's split: its scratch is sized for it */
+    nb_parallel_for(j.r.p.parts, forward_part, &j);
+    return NB_OK;
+}
+
+static void backward_part(void *ctx, int part, int parts)
+{
+    (void)parts;
+    const conv_job *j = ctx;
+    size_t b0, b1;
+    float *scratch = conv_part(&j->r, part, &b0, &b1), *dk, *db;
+    part_sums(&j->r, part, &dk, &db);
+    for (size_t b = b0; b < b1; b += j->r.p.chunk) {
+        size_t n = b1 - b < j->r.p.chunk ? b1 - b : j->r.p.chunk;
+        backward_chunk(&j->r, scratch, j->dy(&j->r, scratch + j->r.p.col_f, b, n), b, n, dk, db);
+    }
+}
+
+void nb__conv_backward(nb_tensor *t, bool rows, conv_chunk_dy fn)
+{
+    conv_job j = {.r = nb__conv_run(t, rows, NB_ATTR(t, conv_attr)->parts), .dy = fn}; /* the forward's split */
+    nb_parallel_for(j.r.p.parts, backward_part, &j);
+    add_part_sums(&j.r);
 }
 
 int nb__conv_describe(const nb_tensor *t, char *buf, size_t len)
@@ -325,53 +375,27 @@ static nb_status conv_shape(nb_tensor *t)
     return NB_OK;
 }
 
-static void forward_part(void *ctx, int part, int parts)
+static void conv_forward_chunk(const conv_run *r, float *part, size_t b, size_t n)
 {
-    (void)parts;
-    const conv_run *r = ctx;
     nb_activation act = NB_ATTR(r->t, conv_attr)->relu ? NB_RELU : NB_LINEAR;
-    size_t b0, b1, row_floats = (size_t)r->g.OH * r->g.OW * (size_t)r->g.O;
-    float *col = nb__conv_part(r, part, &b0, &b1);
-    for (size_t b = b0; b < b1; b += r->p.chunk) {
-        size_t n = b1 - b < r->p.chunk ? b1 - b : r->p.chunk;
-        nb__conv_forward_chunk(r, col, b, n, r->t->data + b * row_floats, act);
-    }
+    nb__conv_forward_chunk(r, part, b, n, r->t->data + b * (size_t)r->g.OH * r->g.OW * (size_t)r->g.O, act);
+}
+
+/* dout, or with the fused relu dout where y > 0 (in the part's rows buffer). */
+static const float *conv_dy(const conv_run *r, float *rows, size_t b, size_t n)
+{
+    size_t row_floats = (size_t)r->g.OH * r->g.OW * (size_t)r->g.O;
+    const float *dy = r->t->grad + b * row_floats;
+    if (!r->p.rows_f) return dy;
+    nb__act_grad(rows, r->t->data + b * row_floats, dy, n * row_floats, NB_RELU);
+    return rows;
 }
 
 static nb_status conv_forward(nb_tensor *t)
 {
-    conv_run r = nb__conv_run(t, NB_ATTR(t, conv_attr)->relu != 0, 0);
-    if (!nb_scratch(t, nb__conv_scratch_floats(&r))) return NB_ERR_NOMEM;
-    NB_ATTR(t, conv_attr)->parts = r.p.parts; /* the backward's split: its scratch is sized for it */
-    nb_parallel_for(r.p.parts, forward_part, &r);
-    return NB_OK;
+    return nb__conv_forward(t, NB_ATTR(t, conv_attr)->relu != 0, 0, conv_forward_chunk);
 }
-
-static void backward_part(void *ctx, int part, int parts)
-{
-    (void)parts;
-    const conv_run *r = ctx;
-    const nb_tensor *t = r->t;
-    size_t b0, b1, row_floats = (size_t)r->g.OH * r->g.OW * (size_t)r->g.O;
-    float *col = nb__conv_part(r, part, &b0, &b1), *dz = col + r->p.col_f, *dk, *db;
-    nb__conv_part_sums(r, part, &dk, &db);
-    for (size_t b = b0; b < b1; b += r->p.chunk) {
-        size_t n = b1 - b < r->p.chunk ? b1 - b : r->p.chunk;
-        const float *dy = t->grad + b * row_floats;
-        if (r->p.rows_f) { /* through the fused relu: dout where y > 0 */
-            nb__act_grad(dz, t->data + b * row_floats, dy, n * row_floats, NB_RELU);
-            dy = dz;
-        }
-        nb__conv_backward_chunk(r, col, dy, b, n, dk, db);
-    }
-}
-
-static void conv_backward(nb_tensor *t)
-{
-    conv_run r = nb__conv_run(t, NB_ATTR(t, conv_attr)->relu != 0, NB_ATTR(t, conv_attr)->parts); /* the forward's split */
-    nb_parallel_for(r.p.parts, backward_part, &r);
-    nb__conv_add_part_sums(&r);
-}
+static void conv_backward(nb_tensor *t) { nb__conv_backward(t, NB_ATTR(t, conv_attr)->relu != 0, conv_dy); }
 
 static void conv_describe(const nb_tensor *t, char *buf, size_t len) { nb__conv_describe(t, buf, len); }
 

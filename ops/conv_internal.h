@@ -65,18 +65,20 @@ bool nb__conv_attrs_ok(nb_graph *g, const char *op, int sh, int sw, int dh, int 
 conv_run nb__conv_run(nb_tensor *t, bool rows, int parts);
 /* The scratch floats the run uses (ops may keep more after them). */
 size_t nb__conv_scratch_floats(const conv_run *r);
-/* The images [*b0, *b1) of `part`, and its scratch (its col chunk first). */
-float *nb__conv_part(const conv_run *r, int part, size_t *b0, size_t *b1);
 /* y (n*OH*OW, O) = act(col · kernel + bias) for images [b, b + n); part: the
- * part's scratch. */
+ * part's scratch (its col chunk first, then its rows buffer at part + p.col_f). */
 void nb__conv_forward_chunk(const conv_run *r, float *part, size_t b, size_t n, float *y, nb_activation act);
-/* The backward of images [b, b + n) for their output gradient dy (through the
- * relu already): db and dk accumulate, dx gets its share (dcol in the part's col chunk). */
-void nb__conv_backward_chunk(const conv_run *r, float *part, const float *dy, size_t b, size_t n, float *dk, float *db);
-/* Where `part` accumulates dkernel and dbias (NULL when not wanted); clears its own sums. */
-void nb__conv_part_sums(const conv_run *r, int part, float **dk, float **db);
-/* Adds the sums of parts 1.. into the kernel's and bias's gradients. */
-void nb__conv_add_part_sums(const conv_run *r);
+
+/* An op's forward of images [b, b + n) (part: the part's scratch), and the
+ * output gradient of a chunk through what follows the convolution (the relu,
+ * the pooling): t->grad's rows, or built in the part's rows buffer. */
+typedef void (*conv_chunk_forward)(const conv_run *r, float *part, size_t b, size_t n);
+typedef const float *(*conv_chunk_dy)(const conv_run *r, float *rows, size_t b, size_t n);
+/* The drivers: the batch split over the threads, each part's chunks in turn.
+ * The forward sizes the scratch (plus `extra` floats after it) and records the
+ * split; the backward adds every part's kernel and bias gradients. */
+nb_status nb__conv_forward(nb_tensor *t, bool rows, size_t extra, conv_chunk_forward fn);
+void nb__conv_backward(nb_tensor *t, bool rows, conv_chunk_dy fn);
 /* "3x3 stride 2 same" (plus " dilation 2", " relu"). */
 int nb__conv_describe(const nb_tensor *t, char *buf, size_t len);
 

@@ -48,54 +48,32 @@ static nb_status conv_pool_shape(nb_tensor *t)
 /* Where the max positions live: after every part's scratch. */
 static int32_t *positions(const conv_run *r) { return (int32_t *)(void *)(r->t->scratch + nb__conv_scratch_floats(r)); }
 
-static void forward_part(void *ctx, int part, int parts)
+/* Convolve images [b, b + n) into the part's rows buffer and pool from there. */
+static void pool_forward_chunk(const conv_run *r, float *part, size_t b, size_t n)
 {
-    (void)parts;
-    const conv_run *r = ctx;
     const nb__pool_geom *p = &NB_ATTR(r->t, conv_pool_attr)->pool;
-    size_t b0, b1, pooled = (size_t)p->OH * p->OW * (size_t)p->C;
-    float *col = nb__conv_part(r, part, &b0, &b1), *y = col + r->p.col_f;
-    for (size_t b = b0; b < b1; b += r->p.chunk) {
-        size_t n = b1 - b < r->p.chunk ? b1 - b : r->p.chunk;
-        nb__conv_forward_chunk(r, col, b, n, y, NB_RELU);
-        nb__max_pool_images(p, y, (int)n, r->t->data + b * pooled, positions(r) + b * pooled, 0);
-    }
+    size_t pooled = (size_t)p->OH * p->OW * (size_t)p->C;
+    float *y = part + r->p.col_f;
+    nb__conv_forward_chunk(r, part, b, n, y, NB_RELU);
+    nb__max_pool_images(p, y, (int)n, r->t->data + b * pooled, positions(r) + b * pooled, 0);
 }
 
-static nb_status conv_pool_forward(nb_tensor *t)
+/* dz (the chunk's convolution output gradient) = 0, then dout at each positive
+ * maximum's position. */
+static const float *pool_chunk_dy(const conv_run *r, float *dz, size_t b, size_t n)
 {
-    conv_run r = nb__conv_run(t, true, 0);
-    if (!nb_scratch(t, nb__conv_scratch_floats(&r) + t->size)) return NB_ERR_NOMEM;
-    NB_ATTR(t, conv_attr)->parts = r.p.parts;
-    nb_parallel_for(r.p.parts, forward_part, &r);
-    return NB_OK;
-}
-
-static void backward_part(void *ctx, int part, int parts)
-{
-    (void)parts;
-    const conv_run *r = ctx;
     const nb_tensor *t = r->t;
-    size_t b0, b1, pooled = t->size / (size_t)r->g.B, rows = (size_t)r->g.OH * r->g.OW * (size_t)r->g.O;
-    float *col = nb__conv_part(r, part, &b0, &b1), *dz = col + r->p.col_f, *dk, *db;
-    nb__conv_part_sums(r, part, &dk, &db);
-    for (size_t b = b0; b < b1; b += r->p.chunk) {
-        size_t n = b1 - b < r->p.chunk ? b1 - b : r->p.chunk;
-        const float *restrict out = t->data + b * pooled, *restrict dout = t->grad + b * pooled;
-        const int32_t *restrict at = positions(r) + b * pooled;
-        memset(dz, 0, n * rows * sizeof *dz);
-        for (size_t o = 0; o < n * pooled; o++)
-            if (out[o] > 0.0f) dz[at[o]] += dout[o];
-        nb__conv_backward_chunk(r, col, dz, b, n, dk, db);
-    }
+    size_t pooled = t->size / (size_t)r->g.B, rows = (size_t)r->g.OH * r->g.OW * (size_t)r->g.O;
+    const float *restrict out = t->data + b * pooled, *restrict dout = t->grad + b * pooled;
+    const int32_t *restrict at = positions(r) + b * pooled;
+    memset(dz, 0, n * rows * sizeof *dz);
+    for (size_t o = 0; o < n * pooled; o++)
+        if (out[o] > 0.0f) dz[at[o]] += dout[o];
+    return dz;
 }
 
-static void conv_pool_backward(nb_tensor *t)
-{
-    conv_run r = nb__conv_run(t, true, NB_ATTR(t, conv_attr)->parts); /* the forward's split */
-    nb_parallel_for(r.p.parts, backward_part, &r);
-    nb__conv_add_part_sums(&r);
-}
+static nb_status conv_pool_forward(nb_tensor *t) { return nb__conv_forward(t, true, t->size, pool_forward_chunk); }
+static void conv_pool_backward(nb_tensor *t) { nb__conv_backward(t, true, pool_chunk_dy); }
 
 static void conv_pool_describe(const nb_tensor *t, char *buf, size_t len)
 {

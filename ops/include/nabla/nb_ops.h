@@ -370,11 +370,13 @@ typedef enum nb_padding {
  *                                            * kernel[ky, kx, c, o]
  * x (B, H, W, C), kernel (KH, KW, C, O), bias (O) or NULL -> (B, OH, OW, O), with
  * OH, OW and the top/left padding pt, pl from the padding rule above. Strides and
- * dilations >= 1 (both may exceed 1 together). Computed as one BLIS GEMM over an
- * im2col matrix (B*OH*OW, KH*KW*C), kept in the node's scratch for the kernel's
- * gradient; a 1x1, stride-1 convolution without padding multiplies x directly.
- * Backward: dkernel += colᵀ · dout, dbias += column sums of dout, and only when x
- * keeps a gradient (not for an nb_input image), dx += col2im(dout · kernelᵀ).
+ * dilations >= 1 (both may exceed 1 together). Computed as BLIS GEMMs over the
+ * im2col matrix (B*OH*OW, KH*KW*C), a chunk of images at a time (about 1 MB of
+ * col and output rows, so they stay in cache), the batch split by images over
+ * the threads; a 1x1, stride-1 convolution without padding multiplies x
+ * directly. Backward: dkernel += colᵀ · dout (col kept from the forward when at
+ * most 8 MB, else rebuilt per chunk), dbias += column sums of dout, and only
+ * when x keeps a gradient (not for an nb_input image), dx += col2im(dout · kernelᵀ).
  * Described as "3x3 stride 2 same" (plus " dilation 2" when > 1). */
 nb_tensor *nb_conv2d(nb_graph *g, nb_tensor *x, nb_tensor *kernel, nb_tensor *bias, int stride_h, int stride_w,
                      nb_padding padding, int dilation_h, int dilation_w);
