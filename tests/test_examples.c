@@ -373,6 +373,9 @@ static void test_backprop_explained(void **state)
     fclose(f);
     char *bad[] = {"backprop_explained", "--dot", NULL};
     assert_int_equal(backprop_main(2, bad, stdout), 2);
+    char *unknown[] = {"backprop_explained", "--dots=x.dot", NULL}, *operand[] = {"backprop_explained", "extra", NULL};
+    assert_int_equal(backprop_main(2, unknown, stdout), 2);
+    assert_int_equal(backprop_main(2, operand, stdout), 2);
 }
 
 int main(void)

@@ -11,6 +11,7 @@
  * d loss / d y = G), d loss / d K[a,b] = Σ_ij x[i+a, j+b] G[i,j]: the input
  * correlated with the output gradient, here [[1, 8], [3, 2]]. */
 #include "lesson.h"
+#include "../common/cli.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -342,19 +343,21 @@ static const char USAGE[] = "usage: backprop_explained [--dot FILE] [--dot-net F
 int backprop_main(int argc, char **argv, FILE *out)
 {
     const char *dot = NULL, *dot_net = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(USAGE, out);
-            return 0;
+    static const struct option opts[] = {{"dot", required_argument, NULL, 'd'},
+                                         {"dot-net", required_argument, NULL, 'n'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    cli c;
+    cli_begin(&c, "backprop_explained", NULL, USAGE, argc, argv, opts);
+    for (int opt; (opt = cli_next(&c)) != -1;) {
+        switch (opt) {
+        case 'd': dot = c.value; break;
+        case 'n': dot_net = c.value; break;
+        case 'h': fputs(USAGE, out); return 0;
+        default: return 2; /* cli_next has said why */
         }
-        const char **slot = !strcmp(argv[i], "--dot") ? &dot : !strcmp(argv[i], "--dot-net") ? &dot_net : NULL;
-        if (!slot || i + 1 >= argc) {
-            fprintf(stderr, "backprop_explained: %s '%s'\n%s", slot ? "missing a file name after" : "unknown option",
-                    argv[i], USAGE);
-            return 2;
-        }
-        *slot = argv[++i];
     }
+    if (c.next_operand < c.argc) return cli_usage_error(&c, "unexpected argument '%s'", c.argv[c.next_operand]);
     int rc = part1(out, dot);
     if (!rc) rc = part2(out, dot_net);
     if (!rc) rc = part3(out);

@@ -12,13 +12,13 @@
  * with standard deviation 1 (scikit-learn's make_blobs), drawn from nb_rng.
  *
  *   softmax_lab [--epochs 10] [--seed 30] [--verbose 0|1|2] */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <nabla/nabla.h>
+#include "../common/cli.h"
 
 #define CLASSES 4
 #define N_TRAIN 2000
@@ -97,33 +97,31 @@ static int report(nb_model *m, const float *x, const int32_t *y, const float *xt
     return 0;
 }
 
+static const char SYNOPSIS[] = "usage: softmax_lab [--epochs 10] [--seed 30] [--verbose 0|1|2]\n";
+
 int main(int argc, char **argv)
 {
     int epochs = 10, verbose = -1;
     unsigned long long seed = 30;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: softmax_lab [--epochs 10] [--seed 30] [--verbose 0|1|2]\n");
-            return 0;
+    static const struct option opts[] = {{"epochs", required_argument, NULL, 'e'},
+                                         {"seed", required_argument, NULL, 's'},
+                                         {"verbose", required_argument, NULL, 'v'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    cli c;
+    cli_begin(&c, "softmax_lab", NULL, SYNOPSIS, argc, argv, opts);
+    for (int opt; (opt = cli_next(&c)) != -1;) {
+        int rc = 0;
+        switch (opt) {
+        case 'e': rc = cli_int(&c, 1, 100000, &epochs); break;
+        case 's': rc = cli_u64(&c, &seed); break;
+        case 'v': rc = cli_int(&c, 0, 2, &verbose); break;
+        case 'h': fputs(SYNOPSIS, stdout); return 0;
+        default: return 2; /* cli_next has said why */
         }
-        bool known = !strcmp(argv[i], "--epochs") || !strcmp(argv[i], "--seed") || !strcmp(argv[i], "--verbose");
-        if (!known || i + 1 >= argc) {
-            fprintf(stderr, "softmax_lab: %s '%s' (try --help)\n", known ? "missing a value after" : "unknown option",
-                    argv[i]);
-            return 2;
-        }
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(argv[++i], &end, 10);
-        bool ok = !errno && end != argv[i] && !*end && argv[i][0] != '-';
-        if (!strcmp(argv[i - 1], "--epochs")) ok = ok && v >= 1 && v <= 100000, epochs = (int)v;
-        else if (!strcmp(argv[i - 1], "--verbose")) ok = ok && v <= 2, verbose = (int)v;
-        else seed = v;
-        if (!ok) {
-            fprintf(stderr, "softmax_lab: bad value '%s' for %s\n", argv[i], argv[i - 1]);
-            return 2;
-        }
+        if (rc) return rc;
     }
+    if (c.next_operand < c.argc) return cli_usage_error(&c, "unexpected argument '%s'", c.argv[c.next_operand]);
     static const nb_verbosity levels[] = {NB_VERBOSE_SILENT, NB_VERBOSE_BAR, NB_VERBOSE_EPOCH};
     nb_verbosity vb = verbose < 0 ? NB_VERBOSE_AUTO : levels[verbose];
 
