@@ -58,17 +58,25 @@ static void pool_forward_chunk(const conv_run *r, float *part, size_t b, size_t 
     nb__max_pool_images(p, y, (int)n, r->t->data + b * pooled, positions(r) + b * pooled, 0);
 }
 
-/* dz (the chunk's convolution output gradient) = 0, then dout at each positive
- * maximum's position. */
+/* dz (the chunk's convolution output gradient): dout at each positive maximum's
+ * position, 0 elsewhere. Windows that do not overlap (the usual pool 2 stride 2)
+ * write their elements in one pass, with no clearing first when they cover the
+ * whole map; overlapping ones add into a cleared dz. */
 static const float *pool_chunk_dy(const conv_run *r, float *dz, size_t b, size_t n)
 {
     const nb_tensor *t = r->t;
+    const nb__pool_geom *p = &NB_ATTR(t, conv_pool_attr)->pool;
     size_t pooled = t->size / (size_t)r->g.B, rows = (size_t)r->g.OH * r->g.OW * (size_t)r->g.O;
     const float *restrict out = t->data + b * pooled, *restrict dout = t->grad + b * pooled;
     const int32_t *restrict at = positions(r) + b * pooled;
-    memset(dz, 0, n * rows * sizeof *dz);
-    for (size_t o = 0; o < n * pooled; o++)
-        if (out[o] > 0.0f) dz[at[o]] += dout[o];
+    bool apart = p->sh >= p->ph && p->sw >= p->pw;
+    bool tiled = p->sh == p->ph && p->sw == p->pw && p->OH * p->sh - p->pt >= p->H && p->OW * p->sw - p->pl >= p->W;
+    if (!tiled) memset(dz, 0, n * rows * sizeof *dz);
+    if (apart) {
+        nb__max_pool_window_grads(p, (int)n, out, dout, at, dz);
+        return dz;
+    }
+    for (size_t o = 0; o < n * pooled; o++) dz[at[o]] += out[o] > 0.0f ? dout[o] : 0.0f;
     return dz;
 }
 

@@ -24,6 +24,13 @@ typedef struct nb__pool_geom {
     int H, W, C, OH, OW, ph, pw, sh, sw, pt, pl;
 } nb__pool_geom;
 void nb__max_pool_images(const nb__pool_geom *p, const float *x, int images, float *out, int32_t *arg, size_t base);
+/* For windows that do not overlap (strides >= pool size), with arg from
+ * nb__max_pool_images at base 0: writes every element of x's gradient dx that
+ * a window covers, dout where it is the window's maximum and the output is
+ * positive (a relu before the pooling), else 0; elements outside every window
+ * are left alone. */
+void nb__max_pool_window_grads(const nb__pool_geom *p, int images, const float *out, const float *dout,
+                               const int32_t *at, float *dx);
 
 /* ops/matmul.c */
 /* Row kernels shared by dense and conv2d (compiled as hot loops):

@@ -115,6 +115,28 @@ NB_HOT_LOOP void nb__max_pool_images(const nb__pool_geom *p, const float *restri
             }
 }
 
+NB_HOT_LOOP void nb__max_pool_window_grads(const nb__pool_geom *p, int images, const float *restrict out,
+                                           const float *restrict dout, const int32_t *restrict at, float *restrict dx)
+{
+    const int C = p->C;
+    for (int b = 0; b < images; b++)
+        for (int i = 0; i < p->OH; i++)
+            for (int j = 0; j < p->OW; j++) {
+                size_t o = (((size_t)b * p->OH + i) * p->OW + j) * C;
+                int y0 = i * p->sh - p->pt, x0 = j * p->sw - p->pl, ky0, ky1, kx0, kx1;
+                window(y0, p->ph, p->H, &ky0, &ky1);
+                window(x0, p->pw, p->W, &kx0, &kx1);
+                for (int ky = ky0; ky < ky1; ky++)
+                    for (int kx = kx0; kx < kx1; kx++) {
+                        size_t at_x = (((size_t)b * p->H + (size_t)(y0 + ky)) * p->W + (size_t)(x0 + kx)) * C;
+                        for (int c = 0; c < C; c++) {
+                            bool here = at[o + c] == (int32_t)at_x + c && out[o + c] > 0.0f;
+                            dx[at_x + c] = here ? dout[o + c] : 0.0f;
+                        }
+                    }
+            }
+}
+
 static nb__pool_geom pool_geom(const nb_tensor *t)
 {
     const nb_tensor *x = t->src[0];

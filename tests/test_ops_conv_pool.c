@@ -28,6 +28,8 @@ static const fuse_case cases[] = {
     {2, 7, 9, 3, 4, 2, 3, 2, NB_PAD_SAME, {2, 2, 2, 2, NB_PAD_SAME}, false},
     {3, 6, 5, 2, 3, 3, 3, 1, NB_PAD_SAME, {3, 3, 1, 1, NB_PAD_SAME}, true},
     {2, 6, 6, 4, 5, 1, 1, 1, NB_PAD_VALID, {3, 2, 2, 1, NB_PAD_VALID}, true},  /* pointwise convolution */
+    {2, 11, 13, 2, 3, 3, 3, 1, NB_PAD_VALID, {2, 2, 2, 2, NB_PAD_VALID}, true}, /* windows miss the last row, column */
+    {2, 9, 10, 2, 3, 2, 2, 1, NB_PAD_VALID, {2, 2, 3, 3, NB_PAD_VALID}, false}, /* gaps between windows */
     {5, 40, 40, 3, 8, 3, 3, 1, NB_PAD_SAME, {2, 2, 2, 2, NB_PAD_VALID}, true}, /* one image per chunk */
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
