@@ -28,7 +28,7 @@ static inline float dense_tanhf(float x)
     return x < 0.0f ? -r : r;
 }
 
-NB_HOT_LOOP void nb__bias_act_rows(float *restrict y, const float *restrict bias, int rows, int out, nb_activation act)
+NB_HOT_LOOP static void bias_act_rows(float *restrict y, const float *restrict bias, int rows, int out, nb_activation act)
 {
     switch (act) {
     case NB_RELU:
@@ -123,7 +123,7 @@ NB_HOT_LOOP static void small_dense(int m, int n, int k, const float *restrict x
         }
     }
     if (act != NB_LINEAR) /* a few rows of y, still in L1 */
-        for (int r = 0; r < m; r++) nb__bias_act_rows(y + (size_t)r * n + j_lo, NULL, 1, j_hi - j_lo, act);
+        for (int r = 0; r < m; r++) bias_act_rows(y + (size_t)r * n + j_lo, NULL, 1, j_hi - j_lo, act);
 }
 
 typedef struct small_job {
@@ -226,13 +226,13 @@ static nb_status dense_forward(nb_tensor *t)
         return NB_OK;
     }
     nb_sgemm(B, out, in, x->data, in, 1, w->data, out, 1, 0.0f, t->data, out);
-    nb__bias_act_rows(t->data, bias, B, out, act); /* one pass: y is still in cache (512 KB for 1000 x 128) */
+    bias_act_rows(t->data, bias, B, out, act); /* one pass: y is still in cache (512 KB for 1000 x 128) */
     return NB_OK;
 }
 /* The backward's elementwise part, one function so it is compiled with the hot
  * loops: s (n) = dy ⊙ act'(z), the derivative written in terms of y = act(z). */
-NB_HOT_LOOP void nb__act_grad(float *restrict s, const float *restrict y, const float *restrict dy, size_t n,
-                              nb_activation act)
+NB_HOT_LOOP static void act_grad(float *restrict s, const float *restrict y, const float *restrict dy, size_t n,
+                                 nb_activation act)
 {
     switch (act) {
     case NB_RELU:
@@ -247,11 +247,21 @@ NB_HOT_LOOP void nb__act_grad(float *restrict s, const float *restrict y, const 
     }
 }
 
-NB_HOT_LOOP void nb__column_sums(float *restrict db, const float *restrict dz, int B, int out)
+NB_HOT_LOOP static void column_sums(float *restrict db, const float *restrict dz, int B, int out)
 {
     for (int r = 0; r < B; r++)
         for (int j = 0; j < out; j++) db[j] += dz[(size_t)r * out + j];
 }
+
+/* The shared entry points (ops_private.h). Plain functions around the hot loops:
+ * a target_clones function called from another file needs the attribute on
+ * every declaration with clang, so the clones stay private to this file. */
+void nb__bias_act_rows(float *y, const float *bias, int rows, int out, nb_activation act)
+{
+    bias_act_rows(y, bias, rows, out, act);
+}
+void nb__act_grad(float *s, const float *y, const float *dy, size_t n, nb_activation act) { act_grad(s, y, dy, n, act); }
+void nb__column_sums(float *db, const float *dz, int B, int out) { column_sums(db, dz, B, out); }
 
 static void dense_backward(nb_tensor *t)
 {
@@ -261,10 +271,10 @@ static void dense_backward(nb_tensor *t)
     nb_activation act = NB_ATTR(t, dense_attr)->act;
     if (act != NB_LINEAR) {
         assert(t->scratch && t->scratch_cap >= t->size); /* sized by dense_forward */
-        nb__act_grad(t->scratch, t->data, t->grad, t->size, act);
+        act_grad(t->scratch, t->data, t->grad, t->size, act);
         dz = t->scratch;
     }
-    if (b && b->grad) nb__column_sums(b->grad, dz, B, out);
+    if (b && b->grad) column_sums(b->grad, dz, B, out);
     /* dW (in, out) += xᵀ (in, B) · dz (B, out): x read with strides (1, in) */
     if (w->grad) nb_sgemm(in, out, B, x->data, 1, in, dz, out, 1, 1.0f, w->grad, out);
     /* dx (B, in) += dz (B, out) · wᵀ (out, in): w read with strides (1, out) */

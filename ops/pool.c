@@ -85,8 +85,8 @@ static void over_images(nb_tensor *t, pool_kernel fn)
 }
 
 /* ---- max_pool2d: out[b, i, j, c] = max over the window; arg = its index in x ---- */
-NB_HOT_LOOP void nb__max_pool_images(const nb__pool_geom *p, const float *restrict x, int images, float *restrict out,
-                                     int32_t *restrict arg, size_t base)
+NB_HOT_LOOP static void max_pool_images(const nb__pool_geom *p, const float *restrict x, int images, float *restrict out,
+                                        int32_t *restrict arg, size_t base)
 {
     const int C = p->C;
     for (int b = 0; b < images; b++)
@@ -115,8 +115,8 @@ NB_HOT_LOOP void nb__max_pool_images(const nb__pool_geom *p, const float *restri
             }
 }
 
-NB_HOT_LOOP void nb__max_pool_window_grads(const nb__pool_geom *p, int images, const float *restrict out,
-                                           const float *restrict dout, const int32_t *restrict at, float *restrict dx)
+NB_HOT_LOOP static void max_pool_window_grads(const nb__pool_geom *p, int images, const float *restrict out,
+                                              const float *restrict dout, const int32_t *restrict at, float *restrict dx)
 {
     const int C = p->C;
     for (int b = 0; b < images; b++)
@@ -137,6 +137,18 @@ NB_HOT_LOOP void nb__max_pool_window_grads(const nb__pool_geom *p, int images, c
             }
 }
 
+/* The entry points for the fused convolution (ops_private.h): plain functions
+ * around the hot loops, which stay private to this file (see matmul.c). */
+void nb__max_pool_images(const nb__pool_geom *p, const float *x, int images, float *out, int32_t *arg, size_t base)
+{
+    max_pool_images(p, x, images, out, arg, base);
+}
+void nb__max_pool_window_grads(const nb__pool_geom *p, int images, const float *out, const float *dout,
+                               const int32_t *at, float *dx)
+{
+    max_pool_window_grads(p, images, out, dout, at, dx);
+}
+
 static nb__pool_geom pool_geom(const nb_tensor *t)
 {
     const nb_tensor *x = t->src[0];
@@ -150,7 +162,7 @@ static void max_forward_images(nb_tensor *t, int b0, int b1)
 {
     nb__pool_geom p = pool_geom(t);
     size_t in0 = (size_t)b0 * p.H * p.W * p.C, out0 = (size_t)b0 * p.OH * p.OW * p.C;
-    nb__max_pool_images(&p, t->src[0]->data + in0, b1 - b0, t->data + out0, (int32_t *)(void *)t->scratch + out0, in0);
+    max_pool_images(&p, t->src[0]->data + in0, b1 - b0, t->data + out0, (int32_t *)(void *)t->scratch + out0, in0);
 }
 static nb_status max_forward(nb_tensor *t)
 {
