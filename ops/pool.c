@@ -85,6 +85,21 @@ static void over_images(nb_tensor *t, pool_kernel fn)
 }
 
 /* ---- max_pool2d: out[b, i, j, c] = max over the window; arg = its index in x ---- */
+
+/* Output pixel (i, j)'s window: its top-left corner (*y0, *x0) and its taps inside
+ * the image, rows [k[0], k[1]) and columns [k[2], k[3]). */
+static inline void window_at(const nb__pool_geom *p, int i, int j, int *y0, int *x0, int k[4])
+{
+    *y0 = i * p->sh - p->pt, *x0 = j * p->sw - p->pl;
+    window(*y0, p->ph, p->H, &k[0], &k[1]);
+    window(*x0, p->pw, p->W, &k[2], &k[3]);
+}
+/* The flat index of element (b, y, x, 0). */
+static inline size_t pixel_at(const nb__pool_geom *p, int b, int y, int x)
+{
+    return (((size_t)b * p->H + (size_t)y) * p->W + (size_t)x) * p->C;
+}
+
 NB_HOT_LOOP static void max_pool_images(const nb__pool_geom *p, const float *restrict x, int images, float *restrict out,
                                         int32_t *restrict arg, size_t base)
 {
@@ -95,15 +110,14 @@ NB_HOT_LOOP static void max_pool_images(const nb__pool_geom *p, const float *res
                 size_t o = (((size_t)b * p->OH + i) * p->OW + j) * C;
                 float *restrict best = out + o;
                 int32_t *restrict at = arg + o;
-                int y0 = i * p->sh - p->pt, x0 = j * p->sw - p->pl, ky0, ky1, kx0, kx1;
-                window(y0, p->ph, p->H, &ky0, &ky1);
-                window(x0, p->pw, p->W, &kx0, &kx1);
-                for (int ky = ky0; ky < ky1; ky++)
-                    for (int kx = kx0; kx < kx1; kx++) {
-                        size_t at_x = (((size_t)b * p->H + (size_t)(y0 + ky)) * p->W + (size_t)(x0 + kx)) * C;
+                int y0, x0, k[4];
+                window_at(p, i, j, &y0, &x0, k);
+                for (int ky = k[0]; ky < k[1]; ky++)
+                    for (int kx = k[2]; kx < k[3]; kx++) {
+                        size_t at_x = pixel_at(p, b, y0 + ky, x0 + kx);
                         const float *restrict v = x + at_x;
                         int32_t idx = (int32_t)(base + at_x);
-                        if (ky == ky0 && kx == kx0) /* the window's first element starts the maximum */
+                        if (ky == k[0] && kx == k[2]) /* the window's first element starts the maximum */
                             for (int c = 0; c < C; c++) best[c] = v[c], at[c] = idx + c;
                         else
                             for (int c = 0; c < C; c++) {
@@ -123,12 +137,11 @@ NB_HOT_LOOP static void max_pool_window_grads(const nb__pool_geom *p, int images
         for (int i = 0; i < p->OH; i++)
             for (int j = 0; j < p->OW; j++) {
                 size_t o = (((size_t)b * p->OH + i) * p->OW + j) * C;
-                int y0 = i * p->sh - p->pt, x0 = j * p->sw - p->pl, ky0, ky1, kx0, kx1;
-                window(y0, p->ph, p->H, &ky0, &ky1);
-                window(x0, p->pw, p->W, &kx0, &kx1);
-                for (int ky = ky0; ky < ky1; ky++)
-                    for (int kx = kx0; kx < kx1; kx++) {
-                        size_t at_x = (((size_t)b * p->H + (size_t)(y0 + ky)) * p->W + (size_t)(x0 + kx)) * C;
+                int y0, x0, k[4];
+                window_at(p, i, j, &y0, &x0, k);
+                for (int ky = k[0]; ky < k[1]; ky++)
+                    for (int kx = k[2]; kx < k[3]; kx++) {
+                        size_t at_x = pixel_at(p, b, y0 + ky, x0 + kx);
                         for (int c = 0; c < C; c++) {
                             bool here = at[o + c] == (int32_t)at_x + c && out[o + c] > 0.0f;
                             dx[at_x + c] = here ? dout[o + c] : 0.0f;
