@@ -1,6 +1,6 @@
 /* nb_base.h — status codes, error messages and the allocator hook.
  *
- * Two error paths (DESIGN.md, "Errors"):
+ * Two error paths (also in the README, "The API by module"):
  *   - graph building: an op returns NULL and records a message on its graph
  *     (nb_graph_error); NULL sources propagate and the first message is kept;
  *   - everything else that can fail returns an nb_status (NB_OK is 0) and leaves
