@@ -2,7 +2,7 @@
 # Extra checks beyond the README's test command; CI runs them all.
 #   scripts/check.sh clang      build and test with clang (-Werror)
 #   scripts/check.sh sanitize   build and test with ASan + UBSan, halting on the first report
-#   scripts/check.sh tsan       ThreadSanitizer over the suites that run the thread pool (core, nn)
+#   scripts/check.sh tsan       ThreadSanitizer over the suites that run the thread pool (core, nn, the convolutions)
 #   scripts/check.sh valgrind   memcheck the core, nn and failure-injection suites (zero errors, zero leaks)
 #   scripts/check.sh fuzz [S]   build the libFuzzer targets (tests/fuzz) and run each for S seconds
 #                               (default 20; 60 or more for a real run); any crash fails the stage
@@ -48,7 +48,7 @@ case "$stage" in
   tsan)
     need clang libclang-rt-14-dev
     CC=clang setup build-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debugoptimized
-    TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --print-errorlogs core nn
+    TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --print-errorlogs core nn ops_conv ops_conv_pool
     ;;
   valgrind)
     need valgrind
