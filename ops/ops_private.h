@@ -212,11 +212,14 @@ static inline void nb_no_params(const nb_tensor *t, float *p, float *q)
     *p = *q = 0.0f;
 }
 
-/* Row softmax, the one kernel behind nb_softmax, nb_log_softmax, nb_softmax_rows
- * and the fused cross-entropies: p (k) = exp(z - max) / Σ exp(z - max) (p may
+/* Row softmax, the one kernel behind nb_softmax, nb_log_softmax, nb_causal_softmax,
+ * nb_softmax_rows and the fused cross-entropies: p (k) = exp(z - max) / Σ exp(z - max) (p may
  * alias z). Returns log Σ exp(z - max), the sum taken by nb_sum_f and its log
  * in double, and writes max(z) to *mx, so lse(z) = *mx + return. */
 float nb_softmax_row(float *p, const float *z, int k, float *mx);
+/* Its gradient for one row: dz (k) += y ⊙ (dy - Σ dy ⊙ y), y the row's softmax
+ * (nb_softmax and the causal softmax's visible columns). */
+void nb_softmax_row_grad(float *dz, const float *y, const float *dy, int k);
 
 /* Sum of n floats: 32 float lanes within blocks of 1024, the blocks added in
  * double (vectorises; the order is fixed, so results do not depend on threads). */

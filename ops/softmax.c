@@ -34,18 +34,20 @@ static nb_status softmax_forward(nb_tensor *t)
     return NB_OK;
 }
 /* dz_j += y_j (dy_j - Σ_i dy_i y_i) */
+void nb_softmax_row_grad(float *restrict dz, const float *restrict y, const float *restrict dy, int k)
+{
+    float dot = 0.0f;
+    for (int j = 0; j < k; j++) dot += dy[j] * y[j];
+    for (int j = 0; j < k; j++) dz[j] += y[j] * (dy[j] - dot);
+}
+
 static void softmax_backward(nb_tensor *t)
 {
     nb_tensor *a = t->src[0];
     if (!a->grad) return;
     int R = nb_rows(t), K = nb_cols(t);
-    for (int r = 0; r < R; r++) {
-        const float *y = t->data + (size_t)r * K, *dy = t->grad + (size_t)r * K;
-        float *dz = a->grad + (size_t)r * K;
-        float dot = 0.0f;
-        for (int j = 0; j < K; j++) dot += dy[j] * y[j];
-        for (int j = 0; j < K; j++) dz[j] += y[j] * (dy[j] - dot);
-    }
+    for (int r = 0; r < R; r++)
+        nb_softmax_row_grad(a->grad + (size_t)r * K, t->data + (size_t)r * K, t->grad + (size_t)r * K, K);
 }
 
 /* ---- log_softmax: y = z - max - log Σ exp(z - max), per row ----
