@@ -40,6 +40,29 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Exit with the library's message unless s is NB_OK. */
+static void must(nb_status s)
+{
+    if (s != NB_OK) {
+        fprintf(stderr, "bench_allreduce: %s\n", nb_last_error());
+        exit(1);
+    }
+}
+
+/* Round r's time, as the slowest rank's (rounds below 0 warm up). */
+static void record(double *t, int r, double dt)
+{
+    MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    if (r >= 0) t[r] = dt;
+}
+
+/* The median of reps recorded times, in microseconds. */
+static double median_of(double *t, int reps)
+{
+    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    return 1e6 * t[reps / 2];
+}
+
 typedef enum { BLOCKING, BUCKETED } method;
 
 /* Median over reps of the slowest rank's time for one average of n floats. */
@@ -47,26 +70,18 @@ static double median_us(method how, float *buf, size_t n, int reps)
 {
     static double t[MAX_REPS];
     nb_dist_grads *d = how == BUCKETED ? nb_dist_grads_new(buf, n, 0) : NULL;
-    if (how == BUCKETED && !d) {
-        fprintf(stderr, "bench_allreduce: %s\n", nb_last_error());
-        exit(1);
-    }
+    must(how == BUCKETED && !d ? NB_ERR_NOMEM : NB_OK);
     for (int r = -3; r < reps; r++) { /* 3 warm-up rounds */
         for (size_t i = 0; i < n; i++) buf[i] = 1.0f;
         MPI_Barrier(MPI_COMM_WORLD);
         double t0 = MPI_Wtime();
         nb_status s = how == BLOCKING ? nb_dist_allreduce_mean(buf, n) : nb_dist_grads_finish(d);
         double dt = MPI_Wtime() - t0;
-        if (s != NB_OK) {
-            fprintf(stderr, "bench_allreduce: %s\n", nb_last_error());
-            exit(1);
-        }
-        MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-        if (r >= 0) t[r] = dt;
+        must(s);
+        record(t, r, dt);
     }
     nb_dist_grads_free(d);
-    qsort(t, (size_t)reps, sizeof *t, cmp_double);
-    return 1e6 * t[reps / 2];
+    return median_of(t, reps);
 }
 
 /* ---- --train: whole steps ---- */
@@ -116,15 +131,10 @@ static double step_us(mlp *m, nb_dist_grads *d, int reps)
         if (s == NB_OK) s = nb_backward(m->g, m->loss);
         if (s == NB_OK && d) s = nb_dist_grads_finish(d);
         double dt = MPI_Wtime() - t0;
-        if (s != NB_OK) {
-            fprintf(stderr, "bench_allreduce: %s\n", nb_last_error());
-            exit(1);
-        }
-        MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-        if (r >= 0) t[r] = dt;
+        must(s);
+        record(t, r, dt);
     }
-    qsort(t, (size_t)reps, sizeof *t, cmp_double);
-    return 1e6 * t[reps / 2];
+    return median_of(t, reps);
 }
 
 static void bench_train(const int *layers, int nl, int batch, int reps)
@@ -141,10 +151,7 @@ static void bench_train(const int *layers, int nl, int batch, int reps)
     static const size_t buckets[] = {0, 64 << 10, 256 << 10, 1 << 20};
     for (int k = 0; k < 4; k++) {
         nb_dist_grads *d = nb_dist_grads_new(m.gr, m.n, buckets[k] ? buckets[k] : (size_t)1 << 30);
-        if (!d || nb_dist_grads_attach(d, m.g) != NB_OK) {
-            fprintf(stderr, "bench_allreduce: %s\n", nb_last_error());
-            exit(1);
-        }
+        must(d ? nb_dist_grads_attach(d, m.g) : NB_ERR_NOMEM);
         nb_dist_grads_set_overlap(d, buckets[k] != 0);
         double us = step_us(&m, d, reps);
         if (nb_dist_rank() == 0)
