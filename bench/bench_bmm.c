@@ -7,19 +7,16 @@
  * q/k/v projection, done as one tall GEMM). Forward is 2·items·M·N·K flops,
  * backward twice that (dA and dB). The backward graph is batch_matmul then
  * nb_sum, so nabla's backward also pays for seeding and clearing the graph's
- * gradients, which the direct loop does not. Each figure is the median of RUNS
+ * gradients, which the direct loop does not. Each figure is the median of DIRECT_RUNS
  * runs, each repeated until it takes about 20 ms; nabla and direct runs
  * alternate so drift hits both alike.
  *
  * Usage: bench_bmm [threads]   (default: NB_NUM_THREADS or 1) */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include <nabla/nabla.h>
 #include "direct_gemm.h"
-
-enum { RUNS = 9 };
 
 typedef struct job {
     nb_graph *g;
@@ -28,15 +25,8 @@ typedef struct job {
     bool tb, shared_b;           /* b stored (N, K); b one matrix for every item */
 } job;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void nabla_forward(job *j) { nb_forward(j->g); }
-static void nabla_backward(job *j) { nb_backward(j->g, j->loss); }
+static void nabla_forward(void *ctx) { nb_forward(((job *)ctx)->g); }
+static void nabla_backward(void *ctx) { nb_backward(((job *)ctx)->g, ((job *)ctx)->loss); }
 
 /* B of item i: (K, N) strides, or (N, K) read transposed. */
 static const float *b_of(const job *j, int i, int *rs, int *cs)
@@ -46,8 +36,9 @@ static const float *b_of(const job *j, int i, int *rs, int *cs)
     return j->b->data + (j->shared_b ? 0 : (size_t)i * j->K * j->N);
 }
 
-static void direct_forward(job *j)
+static void direct_forward(void *ctx)
 {
+    const job *j = ctx;
     size_t mk = (size_t)j->M * j->K, mn = (size_t)j->M * j->N;
     for (int i = 0; i < j->items; i++) {
         int rsb, csb;
@@ -56,8 +47,9 @@ static void direct_forward(job *j)
                      0.0f, j->c->data + i * mn, j->N);
     }
 }
-static void direct_backward(job *j)
+static void direct_backward(void *ctx)
 {
+    const job *j = ctx;
     size_t mk = (size_t)j->M * j->K, mn = (size_t)j->M * j->N, kn = (size_t)j->K * j->N;
     for (int i = 0; i < j->items; i++) {
         int rsb, csb;
@@ -71,36 +63,6 @@ static void direct_backward(job *j)
         else /* dB (K, N) += Aᵀ · dC */
             direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, j->K, j->N, j->M, a, 1, j->K, dc, j->N, 1, 1.0f, db, j->N);
     }
-}
-
-static double time_run(void (*f)(job *), job *j, int reps)
-{
-    double t0 = now();
-    for (int r = 0; r < reps; r++) f(j);
-    return (now() - t0) / reps;
-}
-
-static int cmp(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return a < b ? -1 : a > b;
-}
-
-/* Median seconds per call of f and g, alternating runs. */
-static void compare(void (*f)(job *), void (*g)(job *), job *j, double *tf, double *tg)
-{
-    f(j), g(j); /* warm up */
-    int reps = 1;
-    while (time_run(f, j, reps) * reps < 0.02 && reps < (1 << 20)) reps *= 2;
-    double sf[RUNS], sg[RUNS];
-    for (int r = 0; r < RUNS; r++) {
-        sf[r] = time_run(f, j, reps);
-        sg[r] = time_run(g, j, reps);
-    }
-    qsort(sf, RUNS, sizeof *sf, cmp);
-    qsort(sg, RUNS, sizeof *sg, cmp);
-    *tf = sf[RUNS / 2];
-    *tg = sg[RUNS / 2];
 }
 
 static int make(job *j, bool backward, nb_rng *rng)
@@ -129,9 +91,9 @@ static int bench(const char *what, int items, int M, int K, int N, bool tb, bool
     job fw = {.items = items, .M = M, .K = K, .N = N, .tb = tb, .shared_b = shared_b}, bw = fw;
     if (make(&fw, false, &rng) || make(&bw, true, &rng)) return 1;
     double flops = 2.0 * items * M * N * K, tn, td, bn, bd;
-    compare(nabla_forward, direct_forward, &fw, &tn, &td);
+    direct_compare(nabla_forward, direct_forward, &fw, &tn, &td);
     nb_backward(bw.g, bw.loss); /* c->grad now holds the seed (ones) for the direct calls */
-    compare(nabla_backward, direct_backward, &bw, &bn, &bd);
+    direct_compare(nabla_backward, direct_backward, &bw, &bn, &bd);
     printf("%-34s forward : nabla %7.2f GFLOP/s  bli_sgemm loop %7.2f GFLOP/s  ratio %.3f\n", what,
            flops / tn * 1e-9, flops / td * 1e-9, td / tn);
     printf("%-34s backward: nabla %7.2f GFLOP/s  bli_sgemm loop %7.2f GFLOP/s  ratio %.3f\n", "",
@@ -145,7 +107,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1) nb_set_num_threads(atoi(argv[1]));
     printf("bench_bmm: %d thread(s); median of %d runs; ratio = nabla speed / direct speed\n", nb_get_num_threads(),
-           RUNS);
+           DIRECT_RUNS);
     int fail = bench("(256,16,16) . (256,16,16)", 256, 16, 16, 16, false, false) ||
                bench("(256,16,16) . (256,16,16)^T  (QK^T)", 256, 16, 16, 16, true, false) ||
                bench("(32,128,64) . (32,64,128)", 32, 128, 64, 128, false, false) ||

@@ -48,13 +48,6 @@ typedef struct {
     int batch, threads, samples, epochs;
 } config;
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* CPU seconds of the whole process (all threads): on a shared machine it leaves
  * out the time other jobs held the cores, so with one thread it is the steadier
  * measure; with more it also counts the workers' spinning. */
@@ -117,7 +110,7 @@ static void on_step(void *ctx, int epoch, int step, int steps, double loss, doub
     } else if (step == steps - 1) {
         t->allocs0 = nb_alloc_count();
     }
-    if (step == steps - 1) t->ends[epoch] = now(), t->cpu_ends[epoch] = cpu_now();
+    if (step == steps - 1) t->ends[epoch] = nb_now(), t->cpu_ends[epoch] = cpu_now();
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -135,7 +128,7 @@ static double time_fit(nb_model *m, const nb_dataset *d, const config *c, double
     double *ends = calloc(E, sizeof *ends), *dts = calloc(E, sizeof *dts), *cends = calloc(E, sizeof *cends),
            *cdts = calloc(E, sizeof *cdts);
     timing t = {.ends = ends, .cpu_ends = cends};
-    double start = now(), cpu_start = cpu_now(), result = -1;
+    double start = nb_now(), cpu_start = cpu_now(), result = -1;
     nb_status s = nb_fit_data(m, d, &(nb_fit_opts){.epochs = c->epochs, .batch_size = c->batch,
                                                    .verbose = NB_VERBOSE_SILENT, .on_step = on_step, .ctx = &t}, NULL);
     if (s == NB_OK && ends && dts && cends && cdts) {
@@ -169,7 +162,7 @@ static double time_gemms(const config *c, bool forward_only, double *cpu_s)
     float *k2 = calloc(288 * 64, sizeof(float)), *dk2 = calloc(288 * 64, sizeof(float));
     float *w = calloc(1600 * 10, sizeof(float)), *dw = calloc(1600 * 10, sizeof(float));
     float *dx = calloc((size_t)B * 1600, sizeof(float)), *z = calloc((size_t)B * 10, sizeof(float));
-    double t0 = now(), c0 = cpu_now();
+    double t0 = nb_now(), c0 = cpu_now();
     for (int s = 0; s < c->samples; s += B) {
         int b = c->samples - s < B ? c->samples - s : B, r1 = b * 676, r2 = b * 121;
         direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, r1, 32, 9, a1, 9, 1, k1, 32, 1, 0.0f, y1, 32);
@@ -182,7 +175,7 @@ static double time_gemms(const config *c, bool forward_only, double *cpu_s)
         direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, r2, 288, 64, y2, 64, 1, k2, 64, 1, 0.0f, a2, 288);
         direct_sgemm(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, 9, 32, r1, a1, 9, 1, y1, 32, 1, 1.0f, dk1, 32);
     }
-    double dt = now() - t0;
+    double dt = nb_now() - t0;
     *cpu_s = cpu_now() - c0;
     free(a1), free(y1), free(a2), free(y2), free(k1), free(dk1), free(k2), free(dk2);
     free(w), free(dw), free(dx), free(z);
@@ -197,12 +190,12 @@ static double time_predict(nb_model *m, const float *x, float *out, const config
     double best = 1e30;
     *cpu_s = 1e30;
     for (int e = 0; e < c->epochs; e++) {
-        double t0 = now(), c0 = cpu_now();
+        double t0 = nb_now(), c0 = cpu_now();
         for (int s = 0; s < c->samples; s += c->batch) {
             int b = c->samples - s < c->batch ? c->samples - s : c->batch;
             if (nb_predict(m, x + (size_t)s * 784, b, out + (size_t)s * 10) != NB_OK) return -1;
         }
-        double dt = now() - t0, dc = cpu_now() - c0;
+        double dt = nb_now() - t0, dc = cpu_now() - c0;
         best = dt < best ? dt : best;
         *cpu_s = dc < *cpu_s ? dc : *cpu_s;
     }
@@ -214,11 +207,11 @@ static int run_profile(nb_model *m, const nb_dataset *d, config *c, const char *
     c->epochs = 2;
     double allocs, cpu;
     nb_profile_reset();
-    double t0 = now();
+    double t0 = nb_now();
     nb_profile_enable(true);
     int rc = time_fit(m, d, c, &allocs, &cpu) > 0 ? 0 : 1;
     nb_profile_enable(false);
-    double total = now() - t0;
+    double total = nb_now() - t0;
     int steps = c->epochs * ((c->samples + c->batch - 1) / c->batch);
     printf("per-op time over %d epochs of %d samples (convnet, batch %d, %d thread(s), BLIS %s):\n", c->epochs,
            c->samples, c->batch, c->threads, blis_arch);

@@ -6,26 +6,16 @@
  * (dA = dC·Bᵀ, dB = Aᵀ·dC), 4·M·N·K. The backward graph is matmul followed by
  * nb_sum, so nabla's backward also pays for seeding and clearing the gradients
  * of the graph, which a direct call does not: that is the graph's overhead.
- * Each figure is the median of RUNS runs, each repeated until it takes about
+ * Each figure is the median of DIRECT_RUNS runs, each repeated until it takes about
  * 20 ms; nabla and direct runs alternate so drift hits both alike.
  *
  * Usage: bench_matmul [threads]   (default: NB_NUM_THREADS or 1) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <nabla/nabla.h>
 #include "direct_gemm.h"
-
-enum { RUNS = 9 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 typedef struct job {
     nb_graph *g;          /* the graph being timed */
@@ -34,51 +24,22 @@ typedef struct job {
     int M, K, N;
 } job;
 
-static void nabla_forward(job *j) { nb_forward(j->g); }
-static void nabla_backward(job *j) { nb_backward(j->g, j->loss); }
+static void nabla_forward(void *ctx) { nb_forward(((job *)ctx)->g); }
+static void nabla_backward(void *ctx) { nb_backward(((job *)ctx)->g, ((job *)ctx)->loss); }
 
-static void direct_forward(job *j)
+static void direct_forward(void *ctx)
 {
+    const job *j = ctx;
     direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, j->M, j->N, j->K, j->a->data, j->K, 1, j->b->data, j->N, 1, 0.0f,
                  j->c->data, j->N);
 }
-static void direct_backward(job *j)
+static void direct_backward(void *ctx)
 {
+    const job *j = ctx;
     direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, j->M, j->K, j->N, j->c->grad, j->N, 1, j->b->data, j->N, 1, 1.0f,
                  j->a->grad, j->K);
     direct_sgemm(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, j->K, j->N, j->M, j->a->data, j->K, 1, j->c->grad, j->N, 1, 1.0f,
                  j->b->grad, j->N);
-}
-
-/* Seconds per call of f: median over RUNS runs of `reps` calls. */
-static double time_run(void (*f)(job *), job *j, int reps)
-{
-    double t0 = now();
-    for (int r = 0; r < reps; r++) f(j);
-    return (now() - t0) / reps;
-}
-
-static int cmp(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return a < b ? -1 : a > b;
-}
-
-/* Median seconds per call of f and g, alternating runs. */
-static void compare(void (*f)(job *), void (*g)(job *), job *j, double *tf, double *tg)
-{
-    f(j), g(j); /* warm up */
-    int reps = 1;
-    while (time_run(f, j, reps) * reps < 0.02 && reps < (1 << 20)) reps *= 2;
-    double sf[RUNS], sg[RUNS];
-    for (int r = 0; r < RUNS; r++) {
-        sf[r] = time_run(f, j, reps);
-        sg[r] = time_run(g, j, reps);
-    }
-    qsort(sf, RUNS, sizeof *sf, cmp);
-    qsort(sg, RUNS, sizeof *sg, cmp);
-    *tf = sf[RUNS / 2];
-    *tg = sg[RUNS / 2];
 }
 
 static int bench(int M, int K, int N)
@@ -104,9 +65,9 @@ static int bench(int M, int K, int N)
         }
     }
     double flops = 2.0 * M * N * K, tn, td, bn, bd;
-    compare(nabla_forward, direct_forward, &fw, &tn, &td);
+    direct_compare(nabla_forward, direct_forward, &fw, &tn, &td);
     nb_backward(bw.g, bw.loss); /* c->grad now holds the seed (ones) for the direct calls */
-    compare(nabla_backward, direct_backward, &bw, &bn, &bd);
+    direct_compare(nabla_backward, direct_backward, &bw, &bn, &bd);
     printf("%4d x %4d . %4d x %4d  forward : nabla %7.2f GFLOP/s  bli_sgemm %7.2f GFLOP/s  ratio %.3f\n", M, K, K, N,
            flops / tn * 1e-9, flops / td * 1e-9, td / tn);
     printf("%4s   %4s   %4s   %4s  backward: nabla %7.2f GFLOP/s  bli_sgemm %7.2f GFLOP/s  ratio %.3f\n", "", "", "", "",
@@ -120,7 +81,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1) nb_set_num_threads(atoi(argv[1]));
     printf("bench_matmul: %d thread(s); median of %d runs; ratio = nabla speed / direct speed\n",
-           nb_get_num_threads(), RUNS);
+           nb_get_num_threads(), DIRECT_RUNS);
     static const int shapes[][3] = {{512, 512, 512}, {32, 784, 128}, {32, 128, 10}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         if (bench(shapes[s][0], shapes[s][1], shapes[s][2])) return 1;

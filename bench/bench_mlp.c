@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <nabla/nabla.h>
 #include "direct_gemm.h"
@@ -31,13 +30,6 @@ typedef struct {
     int layers[MAX_LAYERS], n_layers;
     int batch, threads, samples, epochs;
 } config;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int parse_layers(const char *s, config *c)
 {
@@ -103,7 +95,7 @@ typedef struct {
 static void on_step(void *ctx, int epoch, int step, int steps, double loss, double acc)
 {
     (void)loss, (void)acc;
-    if (step == steps - 1) ((timing *)ctx)->ends[epoch] = now();
+    if (step == steps - 1) ((timing *)ctx)->ends[epoch] = nb_now();
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -117,7 +109,7 @@ static double time_fit(nb_model *m, const nb_dataset *d, const config *c)
 {
     double *ends = calloc((size_t)c->epochs, sizeof *ends), *dts = calloc((size_t)c->epochs, sizeof *dts);
     timing t = {ends};
-    double start = now();
+    double start = nb_now();
     nb_status s = nb_fit_data(m, d, &(nb_fit_opts){.epochs = c->epochs, .batch_size = c->batch,
                                                    .verbose = NB_VERBOSE_SILENT, .on_step = on_step, .ctx = &t}, NULL);
     double result = -1;
@@ -147,7 +139,7 @@ static double time_gemms(const config *c, const float *x)
         act[l] = calloc((size_t)B * widest + 16, sizeof(float));
         dact[l] = calloc((size_t)B * widest + 16, sizeof(float));
     }
-    double t0 = now();
+    double t0 = nb_now();
     for (int s = 0; s < c->samples; s += B) {
         int b = c->samples - s < B ? c->samples - s : B;
         const float *in = x + (size_t)s * c->layers[0];
@@ -165,7 +157,7 @@ static double time_gemms(const config *c, const float *x)
                 direct_sgemm(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, b, k, n, dact[l + 1], n, 1, w[l], n, 1, 0.0f, dact[l], k);
         }
     }
-    double dt = now() - t0;
+    double dt = nb_now() - t0;
     for (int l = 0; l < L; l++) free(w[l]), free(dw[l]);
     for (int l = 0; l <= L; l++) free(act[l]), free(dact[l]);
     return dt;
@@ -180,9 +172,9 @@ static double sgemm_gflops(int n)
         for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = 1.0f / (float)(1 + i % 7);
         nb_sgemm(n, n, n, a, n, 1, b, n, 1, 0.0f, c, n); /* warm up */
         for (int r = 0; r < 9; r++) {
-            double t0 = now();
+            double t0 = nb_now();
             nb_sgemm(n, n, n, a, n, 1, b, n, 1, 0.0f, c, n);
-            dts[r] = now() - t0;
+            dts[r] = nb_now() - t0;
         }
         qsort(dts, 9, sizeof *dts, cmp_double);
     }
@@ -236,12 +228,12 @@ int main(int argc, char **argv)
         nb_predict(m, x, c.batch < c.samples ? c.batch : c.samples, out); /* warm up */
         double best = 1e30;
         for (int e = 0; e < c.epochs; e++) {
-            double t0 = now();
+            double t0 = nb_now();
             for (int s = 0; s < c.samples; s += c.batch) {
                 int b = c.samples - s < c.batch ? c.samples - s : c.batch;
                 if (nb_predict(m, x + (size_t)s * in, b, out + (size_t)s * classes) != NB_OK) rc = 1;
             }
-            double dt = now() - t0;
+            double dt = nb_now() - t0;
             best = dt < best ? dt : best;
         }
         printf("nabla infer model=%s batch=%d threads=%d blis=%s epoch_s=%.4f samples_per_s=%.0f\n", model, c.batch,
@@ -250,11 +242,11 @@ int main(int argc, char **argv)
     } else if (!strcmp(c.mode, "profile")) {
         c.epochs = 2;
         nb_profile_reset();
-        double t0 = now();
+        double t0 = nb_now();
         nb_profile_enable(true);
         rc = time_fit(m, &d, &c) > 0 ? 0 : 1;
         nb_profile_enable(false);
-        double total = now() - t0;
+        double total = nb_now() - t0;
         printf("per-op time over %d epochs of %d samples (model %s, batch %d, %d thread(s), BLIS %s):\n", c.epochs,
                c.samples, model, c.batch, c.threads, blis_arch);
         nb_profile_print(stdout);

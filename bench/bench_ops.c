@@ -16,39 +16,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <nabla/nabla.h>
 
 enum { RUNS = 30, ROW = 1000 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Best seconds per call of nb_forward(g) (or of memcpy when g is NULL). */
 static double best_time(nb_graph *g, void *dst, const void *src, size_t bytes)
 {
     int reps = 1;
     for (;;) { /* calibrate: about 5 ms per run */
-        double t0 = now();
+        double t0 = nb_now();
         for (int r = 0; r < reps; r++)
             if (g) nb_forward(g);
             else memcpy(dst, src, bytes);
-        double t = now() - t0;
+        double t = nb_now() - t0;
         if (t > 0.005 || reps > (1 << 24)) break;
         reps *= t < 0.0005 ? 10 : 2;
     }
     double best = 1e30;
     for (int run = 0; run < RUNS; run++) {
-        double t0 = now();
+        double t0 = nb_now();
         for (int r = 0; r < reps; r++)
             if (g) nb_forward(g);
             else memcpy(dst, src, bytes);
-        double t = (now() - t0) / reps;
+        double t = (nb_now() - t0) / reps;
         best = t < best ? t : best;
     }
     return best;

@@ -12,7 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include <nabla/nabla.h> /* nb_now */
 
 #ifndef NB_HOT_LOOP
 #define NB_HOT_LOOP
@@ -20,13 +21,6 @@
 
 typedef float v16 __attribute__((vector_size(64)));
 enum { ACC = 12, LANES = 16 };
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* `rounds` rounds of ACC multiply-adds of LANES floats; returns a checksum so
  * the work cannot be dropped. */
@@ -56,15 +50,15 @@ int main(int argc, char **argv)
         }
     }
     long rounds = 1000000;
-    double t0 = now();
+    double t0 = nb_now();
     float check = fma_rounds(rounds);
-    double dt = now() - t0;
+    double dt = nb_now() - t0;
     if (dt > 0) rounds = (long)((double)rounds * seconds / dt) + 1;
     double best = 0;
     for (int run = 0; run < 5; run++) {
-        t0 = now();
+        t0 = nb_now();
         check += fma_rounds(rounds);
-        dt = now() - t0;
+        dt = nb_now() - t0;
         double gflops = 2.0 * ACC * LANES * (double)rounds / dt * 1e-9;
         if (gflops > best) best = gflops;
     }
