@@ -35,10 +35,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <nabla/nabla.h>
 #include "direct_gemm.h"
+#include "fit_timing.h"
 
 #define TRAIN_FLOPS (2.0 * (676 * 9 * 32) * 2 + 2.0 * (121 * 288 * 64) * 3 + 2.0 * (1600 * 10) * 3)
 #define INFER_FLOPS (2.0 * (676 * 9 * 32) + 2.0 * (121 * 288 * 64) + 2.0 * (1600 * 10))
@@ -47,16 +47,6 @@ typedef struct {
     const char *mode;
     int batch, threads, samples, epochs;
 } config;
-
-/* CPU seconds of the whole process (all threads): on a shared machine it leaves
- * out the time other jobs held the cores, so with one thread it is the steadier
- * measure; with more it also counts the workers' spinning. */
-static double cpu_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int parse(int argc, char **argv, config *c)
 {
@@ -89,65 +79,6 @@ static nb_model *make_model(void)
         return NULL;
     }
     return m;
-}
-
-typedef struct {
-    double *ends;            /* (epochs) time at each epoch's last step */
-    double *cpu_ends;        /* (epochs) CPU time at each epoch's last step */
-    unsigned long allocs0;   /* nb_alloc_count at the end of the first epoch */
-    unsigned long allocs1;   /* ... at the end of the last */
-    int steps_after;         /* steps counted between the two */
-} timing;
-
-static void on_step(void *ctx, int epoch, int step, int steps, double loss, double acc)
-{
-    (void)loss, (void)acc;
-    timing *t = ctx;
-    /* called after each step: allocs0 after the whole first epoch, allocs1 after the latest step */
-    if (epoch > 0) {
-        t->allocs1 = nb_alloc_count();
-        t->steps_after++;
-    } else if (step == steps - 1) {
-        t->allocs0 = nb_alloc_count();
-    }
-    if (step == steps - 1) t->ends[epoch] = nb_now(), t->cpu_ends[epoch] = cpu_now();
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Seconds per epoch of nb_fit (median of the epochs after the first, or the
- * only one), and *cpu_s the same in CPU seconds; *allocs_per_step as measured
- * after the first epoch (-1: one epoch). */
-static double time_fit(nb_model *m, const nb_dataset *d, const config *c, double *allocs_per_step, double *cpu_s)
-{
-    size_t E = (size_t)c->epochs;
-    double *ends = calloc(E, sizeof *ends), *dts = calloc(E, sizeof *dts), *cends = calloc(E, sizeof *cends),
-           *cdts = calloc(E, sizeof *cdts);
-    timing t = {.ends = ends, .cpu_ends = cends};
-    double start = nb_now(), cpu_start = cpu_now(), result = -1;
-    nb_status s = nb_fit_data(m, d, &(nb_fit_opts){.epochs = c->epochs, .batch_size = c->batch,
-                                                   .verbose = NB_VERBOSE_SILENT, .on_step = on_step, .ctx = &t}, NULL);
-    if (s == NB_OK && ends && dts && cends && cdts) {
-        int n = 0;
-        for (int e = c->epochs > 1 ? 1 : 0; e < c->epochs; e++, n++) {
-            dts[n] = ends[e] - (e ? ends[e - 1] : start);
-            cdts[n] = cends[e] - (e ? cends[e - 1] : cpu_start);
-        }
-        qsort(dts, (size_t)n, sizeof *dts, cmp_double);
-        qsort(cdts, (size_t)n, sizeof *cdts, cmp_double);
-        result = dts[n / 2];
-        *cpu_s = cdts[n / 2];
-        *allocs_per_step = t.steps_after > 0 ? (double)(t.allocs1 - t.allocs0) / t.steps_after : -1;
-    } else fprintf(stderr, "bench_cnn: %s\n", nb_last_error());
-    free(ends);
-    free(dts);
-    free(cends);
-    free(cdts);
-    return result;
 }
 
 /* The GEMMs of nb_predict over the whole set (forward == 1) or of one training
@@ -209,7 +140,7 @@ static int run_profile(nb_model *m, const nb_dataset *d, config *c, const char *
     nb_profile_reset();
     double t0 = nb_now();
     nb_profile_enable(true);
-    int rc = time_fit(m, d, c, &allocs, &cpu) > 0 ? 0 : 1;
+    int rc = fit_epoch_seconds(m, d, c->epochs, c->batch, "bench_cnn", &allocs, &cpu) > 0 ? 0 : 1;
     nb_profile_enable(false);
     double total = nb_now() - t0;
     int steps = c->epochs * ((c->samples + c->batch - 1) / c->batch);
@@ -249,7 +180,7 @@ int main(int argc, char **argv)
     int rc = 0;
     double allocs = -1, cpu = 0, gcpu = 0, icpu = 0, gicpu = 0;
     if (!strcmp(c.mode, "train")) {
-        double dt = time_fit(m, &d, &c, &allocs, &cpu);
+        double dt = fit_epoch_seconds(m, &d, c.epochs, c.batch, "bench_cnn", &allocs, &cpu);
         if (dt <= 0) rc = 1;
         else
             printf("nabla train model=cnn batch=%d threads=%d blis=%s epoch_s=%.4f samples_per_s=%.0f gflops=%.1f "
@@ -264,7 +195,7 @@ int main(int argc, char **argv)
                    "cpu_samples_per_s=%.0f\n",
                    c.batch, c.threads, blis_arch, dt, c.samples / dt, INFER_FLOPS * c.samples / dt * 1e-9, c.samples / cpu);
     } else if (!strcmp(c.mode, "gemm")) {
-        double dt = time_fit(m, &d, &c, &allocs, &cpu), g = time_gemms(&c, false, &gcpu);
+        double dt = fit_epoch_seconds(m, &d, c.epochs, c.batch, "bench_cnn", &allocs, &cpu), g = time_gemms(&c, false, &gcpu);
         double di = time_predict(m, x, out, &c, &icpu), gi = time_gemms(&c, true, &gicpu);
         if (dt <= 0 || di <= 0) rc = 1;
         else {

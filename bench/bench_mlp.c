@@ -22,6 +22,7 @@
 
 #include <nabla/nabla.h>
 #include "direct_gemm.h"
+#include "fit_timing.h"
 
 enum { MAX_LAYERS = 8 };
 
@@ -88,42 +89,6 @@ static nb_model *make_model(const config *c)
     return m;
 }
 
-typedef struct {
-    double *ends; /* (epochs) time at each epoch's last step */
-} timing;
-
-static void on_step(void *ctx, int epoch, int step, int steps, double loss, double acc)
-{
-    (void)loss, (void)acc;
-    if (step == steps - 1) ((timing *)ctx)->ends[epoch] = nb_now();
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Seconds per epoch of nb_fit: the median over epochs after the first (or the only one). */
-static double time_fit(nb_model *m, const nb_dataset *d, const config *c)
-{
-    double *ends = calloc((size_t)c->epochs, sizeof *ends), *dts = calloc((size_t)c->epochs, sizeof *dts);
-    timing t = {ends};
-    double start = nb_now();
-    nb_status s = nb_fit_data(m, d, &(nb_fit_opts){.epochs = c->epochs, .batch_size = c->batch,
-                                                   .verbose = NB_VERBOSE_SILENT, .on_step = on_step, .ctx = &t}, NULL);
-    double result = -1;
-    if (s == NB_OK) {
-        int n = 0;
-        for (int e = c->epochs > 1 ? 1 : 0; e < c->epochs; e++) dts[n++] = ends[e] - (e ? ends[e - 1] : start);
-        qsort(dts, (size_t)n, sizeof *dts, cmp_double);
-        result = dts[n / 2];
-    } else fprintf(stderr, "bench_mlp: %s\n", nb_last_error());
-    free(ends);
-    free(dts);
-    return result;
-}
-
 /* The GEMMs of one training epoch as bare bli_sgemm calls (same shapes, same strides). */
 static double time_gemms(const config *c, const float *x)
 {
@@ -176,7 +141,7 @@ static double sgemm_gflops(int n)
             nb_sgemm(n, n, n, a, n, 1, b, n, 1, 0.0f, c, n);
             dts[r] = nb_now() - t0;
         }
-        qsort(dts, 9, sizeof *dts, cmp_double);
+        qsort(dts, 9, sizeof *dts, direct_cmp_double);
     }
     free(a);
     free(b);
@@ -209,7 +174,7 @@ int main(int argc, char **argv)
     nb_model *m = make_model(&c);
     if (!m) return 1;
     if (!strcmp(c.mode, "train") || !strcmp(c.mode, "gemm")) {
-        double dt = time_fit(m, &d, &c);
+        double dt = fit_epoch_seconds(m, &d, c.epochs, c.batch, "bench_mlp", NULL, NULL);
         if (dt <= 0) rc = 1;
         else if (!strcmp(c.mode, "train"))
             printf("nabla train model=%s batch=%d threads=%d blis=%s epoch_s=%.4f samples_per_s=%.0f gflops=%.1f\n", model,
@@ -244,7 +209,7 @@ int main(int argc, char **argv)
         nb_profile_reset();
         double t0 = nb_now();
         nb_profile_enable(true);
-        rc = time_fit(m, &d, &c) > 0 ? 0 : 1;
+        rc = fit_epoch_seconds(m, &d, c.epochs, c.batch, "bench_mlp", NULL, NULL) > 0 ? 0 : 1;
         nb_profile_enable(false);
         double total = nb_now() - t0;
         printf("per-op time over %d epochs of %d samples (model %s, batch %d, %d thread(s), BLIS %s):\n", c.epochs,
