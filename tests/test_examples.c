@@ -287,7 +287,10 @@ static void test_mnist_errors(void **state)
     PATH(good_model, "digits.nb");
     PATH(notes, "notes.txt");
     PATH(broken_model, "broken.nb");
-    assert_int_equal(run_mnist(NULL, "--help", NULL), 0);
+    char *help;
+    assert_int_equal(run_mnist(&help, "--help", NULL), 0);
+    assert_non_null(strstr(help, "mnist predict")); /* the usage, on stdout */
+    free(help);
     assert_int_equal(run_mnist(NULL, NULL), 2);
     assert_int_equal(run_mnist(NULL, "fly", NULL), 2);
     assert_int_equal(run_mnist(NULL, "train", "--epochs", "zero", NULL), 2);

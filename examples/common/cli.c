@@ -34,6 +34,34 @@ int cli_usage_error(const cli *c, const char *fmt, ...)
     return 2;
 }
 
+bool cli_command(const char *prog, const char *synopsis, const char *usage, int argc, char **argv,
+                 const char *const *cmds, int *status)
+{
+    if (argc < 2) {
+        fprintf(stderr, "%s(%s --help shows every option)\n", synopsis, prog);
+        *status = 2;
+        return false;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(usage, stdout);
+        *status = 0;
+        return false;
+    }
+    int n = 0;
+    while (cmds[n] && strcmp(cmds[n], cmd)) n++;
+    if (cmds[n]) return true;
+    char list[256] = "";
+    for (int i = 0; cmds[i]; i++) { /* "train, eval or predict" */
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof list - used, "%s%s", i == 0 ? "" : cmds[i + 1] ? ", " : " or ", cmds[i]);
+    }
+    cli c;
+    cli_begin(&c, prog, NULL, synopsis, argc - 1, argv + 1, NULL);
+    *status = cli_usage_error(&c, "unknown command '%s'; use %s", cmd, list);
+    return false;
+}
+
 static const struct option *by_val(const cli *c, int val)
 {
     for (const struct option *o = c->opts; o->name; o++)

@@ -31,6 +31,7 @@
 #define EXAMPLES_CLI_H
 
 #include <getopt.h>
+#include <stdbool.h>
 
 typedef struct cli {
     const char *prog;            /* message prefix ("mnist") */
@@ -60,6 +61,14 @@ int cli_next(cli *c);
 /* Print "PROG: <message>" (printf-style) and the synopsis to stderr; returns 2,
  * the exit status of a usage error. */
 int cli_usage_error(const cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* For programs run as "PROG COMMAND [options]": true when argv[1] is one of the
+ * commands in `cmds` (NULL-terminated). Otherwise false with *status the exit
+ * status to return: 0 after printing `usage` to stdout for --help, -h or help;
+ * 2 after printing the synopsis (no command) or "PROG: unknown command 'x'; use
+ * a, b or c" and the synopsis to stderr. */
+bool cli_command(const char *prog, const char *synopsis, const char *usage, int argc, char **argv,
+                 const char *const *cmds, int *status);
 
 /* Parse the current option's value as a whole number in [lo, hi] into *out.
  * Returns 0, or 2 after printing "PROG: --flag needs a whole number in

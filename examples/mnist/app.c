@@ -521,20 +521,11 @@ static int cmd_predict(const options *o)
 
 int mnist_main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(SYNOPSIS "(mnist --help shows every option)\n", stderr);
-        return 2;
-    }
+    int status;
+    if (!cli_command("mnist", SYNOPSIS, USAGE, argc, argv, (const char *const[]){"train", "eval", "predict", NULL},
+                     &status))
+        return status;
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
-        fputs(USAGE, stdout);
-        return 0;
-    }
-    if (strcmp(cmd, "train") && strcmp(cmd, "eval") && strcmp(cmd, "predict")) {
-        cli c;
-        cli_begin(&c, "mnist", NULL, SYNOPSIS, argc - 1, argv + 1, NULL);
-        return cli_usage_error(&c, "unknown command '%s'; use train, eval or predict", cmd);
-    }
     options o = {.images = malloc(sizeof(char *) * (size_t)argc)};
     if (!o.images) return fail("out of memory");
     int rc = parse_args(cmd, argc, argv, &o);

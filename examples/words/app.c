@@ -283,20 +283,10 @@ static int cmd_sample(const options *o)
 
 int words_main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(SYNOPSIS "(words --help shows every option)\n", stderr);
-        return 2;
-    }
+    int status;
+    if (!cli_command("words", SYNOPSIS, USAGE, argc, argv, (const char *const[]){"train", "sample", NULL}, &status))
+        return status;
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
-        fputs(USAGE, stdout);
-        return 0;
-    }
-    if (strcmp(cmd, "train") && strcmp(cmd, "sample")) {
-        cli c;
-        cli_begin(&c, "words", NULL, SYNOPSIS, argc - 1, argv + 1, NULL);
-        return cli_usage_error(&c, "unknown command '%s'; use train or sample", cmd);
-    }
     options o;
     int rc = parse_args(cmd, argc, argv, &o);
     if (rc < 0) rc = 0; /* --help */
