@@ -1,6 +1,7 @@
 /* op_check.h — what the op suites share: a seeded generator, random fills, a
- * loss that gives every element its own upstream gradient, and the
- * finite-difference check with the tolerance float32 allows. Include after
+ * loss that gives every element its own upstream gradient, the
+ * finite-difference check with the tolerance float32 allows, and the check
+ * that an op builder fails with a given message. Include after
  * <cmocka.h> and <nabla/nabla.h>; seed `rng` in the suite's setup. */
 #ifndef NB_TEST_OP_CHECK_H
 #define NB_TEST_OP_CHECK_H
@@ -8,7 +9,19 @@
 #define FD_H 1e-3f  /* central-difference step */
 #define FD_TOL 1e-2 /* relative tolerance for float32 finite differences */
 
-static nb_rng rng;
+/* An op that must fail on graph g with a graph message containing `frag`; the
+ * graph's error is cleared afterwards so the next case records its own. */
+#define expect_op_fail(g, call, frag)                                                                        \
+    do {                                                                                                     \
+        nb_graph_clear_error(g);                                                                             \
+        nb_tensor *t_ = (call);                                                                              \
+        const char *e_ = nb_graph_error(g);                                                                  \
+        if (t_ || !e_ || !strstr(e_, (frag)))                                                                \
+            fail_msg("%s: got %p \"%s\", want NULL with \"%s\"", #call, (void *)t_, e_ ? e_ : "(none)", (frag)); \
+        nb_graph_clear_error(g);                                                                             \
+    } while (0)
+
+static nb_rng rng __attribute__((unused)); /* not every includer draws */
 
 static inline void fill(nb_tensor *t, float lo, float hi)
 {
